@@ -1,0 +1,85 @@
+"""LruList: memcached's flat per-class LRU, linked through the items' own header words.
+
+Head = most recently linked or bumped, tail = the eviction end. NEXT points from the head
+toward the tail and PREV back, as `it->next`/`it->prev` do in `items.c`. No Python object per
+item: a list is two ints per class (head, tail) plus a count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .item import NEXT, NIL, PREV
+
+
+class LruList:
+    """All classes' LRU lists over one arena's header words."""
+
+    def __init__(self, words: memoryview, nclasses: int):
+        self.words = words
+        self.heads = [NIL] * (nclasses + 1)
+        self.tails = [NIL] * (nclasses + 1)
+        self.sizes = [0] * (nclasses + 1)
+
+    def push_head(self, cid: int, off: int) -> None:
+        words = self.words
+        w = off >> 3
+        head = self.heads[cid]
+        words[w + PREV] = NIL
+        words[w + NEXT] = head
+        if head != NIL:
+            words[(head >> 3) + PREV] = off
+        else:
+            self.tails[cid] = off
+        self.heads[cid] = off
+        self.sizes[cid] += 1
+
+    def unlink(self, cid: int, off: int) -> None:
+        words = self.words
+        w = off >> 3
+        nxt = words[w + NEXT]
+        prv = words[w + PREV]
+        if prv != NIL:
+            words[(prv >> 3) + NEXT] = nxt
+        else:
+            self.heads[cid] = nxt
+        if nxt != NIL:
+            words[(nxt >> 3) + PREV] = prv
+        else:
+            self.tails[cid] = prv
+        words[w + NEXT] = NIL
+        words[w + PREV] = NIL
+        self.sizes[cid] -= 1
+
+    def bump(self, cid: int, off: int) -> None:
+        """Move an item to the head."""
+        if self.heads[cid] != off:
+            self.unlink(cid, off)
+            self.push_head(cid, off)
+
+    def iter_from_tail(self, cid: int, limit: int | None = None) -> Iterator[int]:
+        """Offsets from the tail toward the head, at most `limit` of them."""
+        off, n, words = self.tails[cid], 0, self.words
+        while off != NIL and (limit is None or n < limit):
+            prv = words[(off >> 3) + PREV]
+            yield off
+            off, n = prv, n + 1
+
+    def iter_from_head(self, cid: int) -> Iterator[int]:
+        off, words = self.heads[cid], self.words
+        while off != NIL:
+            nxt = words[(off >> 3) + NEXT]
+            yield off
+            off = nxt
+
+    def check(self, cid: int) -> list[int]:
+        """Walk head to tail checking both directions; the offsets, head first."""
+        seen, prev, off, words = [], NIL, self.heads[cid], self.words
+        while off != NIL:
+            assert words[(off >> 3) + PREV] == prev, f"class {cid}: broken PREV at {off}"
+            seen.append(off)
+            assert len(seen) <= self.sizes[cid], f"class {cid}: LRU longer than its count"
+            prev, off = off, words[(off >> 3) + NEXT]
+        assert self.tails[cid] == prev, f"class {cid}: tail {self.tails[cid]} != last {prev}"
+        assert len(seen) == self.sizes[cid], f"class {cid}: count {self.sizes[cid]} != {len(seen)}"
+        return seen
