@@ -1,0 +1,257 @@
+"""Command handlers: the one place where parsed requests meet the cache.
+
+`HANDLERS` maps a request type to a short function `(session, request, out)` that appends
+reply pieces to `out`: `bytes`, or memoryviews of the arena for values. A handler that queues
+a view of an item pins it in `session.pins` first; the connection releases those pins once
+the bytes have been handed to the transport. Handlers are synchronous (never await).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from allocator import NIL
+
+from .cache import Cache
+from .cnum import safe_strtol
+from .errors import BAD_FORMAT, ClientError, ProtocolError, RawError, ServerError, UnknownCommand
+from .parser import RequestParser
+from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, MetaNoop, Quit,
+                       Shutdown, Slabs, Stats, Store, Touch, ValueReceived, Verbosity, Version)
+from . import stats_commands
+from .stats import VERSION
+
+log = logging.getLogger("memcache_py")
+
+END = b"END\r\n"
+
+
+class Daemon:
+    """What the handlers may see of the whole daemon (settings, counters, connections)."""
+
+    def __init__(self, settings: Any, cache: Cache):
+        self.settings = settings
+        self.cache = cache
+        self.clock = cache.clock
+        self.stats = cache.stats
+        self.verbosity = settings.verbosity
+        self.track_sizes = getattr(settings, "track_sizes", False)
+        self.accepting = True
+        self.connections: set = set()           # live sessions, for `stats conns`
+        self.listeners: list[tuple[int, str]] = []  # (fd, "tcp:host:port") for `stats conns`
+        self.detail_enabled = getattr(settings, "detail_enabled", False)
+        self.detail: dict[bytes, list[int]] = {}     # stats detail: prefix -> get hit set del
+        self.meta_parser = None                  # set by meta.py's installer when enabled
+        self.on_shutdown: Callable[[bool], None] = lambda graceful: None
+
+    @property
+    def curr_connections(self) -> int:
+        return len(self.connections)
+
+
+class Session:
+    """Per-connection protocol state: parser, queued reply, pins, the store in progress."""
+
+    __slots__ = ("daemon", "cache", "parser", "pins", "pending", "closing", "peer", "last_cmd",
+                 "fd", "local", "close")
+
+    def __init__(self, daemon: Daemon, parser: RequestParser, peer: str = ""):
+        self.daemon = daemon
+        self.cache = daemon.cache
+        self.parser = parser
+        self.pins = daemon.cache.store.pin_set()
+        self.pending: tuple[Store, int] | None = None   # header + reserved item being received
+        self.closing = False                            # quit/shutdown: stop after this reply
+        self.peer = peer                                # "tcp:host:port" of the client
+        self.last_cmd = 0                               # clock time of the last input
+        self.fd = -1
+        self.local = ""                                 # listening address it came in on
+        self.close: Callable[[], None] = lambda: None   # closes the connection
+
+    def release(self) -> None:
+        """Give back every pin and reservation; called on every way a connection ends."""
+        if self.pending is not None:
+            self.cache.store.release(self.pending[1])
+            self.pending = None
+            self.parser.abandon_value()
+        self.pins.release_all()
+
+
+# ---- retrieval ------------------------------------------------------------------------------
+def handle_get(session: Session, req: Get, out: list) -> None:
+    """get|gets|bget <key>*, gat|gats <exptime> <key>*"""
+    cache = session.cache
+    store = cache.store
+    stats = cache.stats
+    now = cache.clock.current
+    words = store.arena.words
+    pin = session.pins.add
+    with_cas = req.with_cas
+    if req.touch:
+        lookup = lambda key: cache.touch(key, req.exptime)  # noqa: E731
+    else:
+        lookup = lambda key: store.get(key, now)            # noqa: E731
+        stats.cmd_get += len(req.keys)
+    for key in req.keys:
+        off = lookup(key)
+        if off == NIL:
+            if not req.touch:
+                stats.get_misses += 1
+            continue
+        if not req.touch:
+            stats.get_hits += 1
+            store.slab_counters[store.class_of(off)].get_hits += 1
+        w = off >> 3
+        nbytes = words[w + 3] & 0xFFFFFFFF
+        flags = words[w + 4]
+        if with_cas:
+            out.append(b"VALUE %s %d %d %d\r\n" % (key, flags, nbytes, store.cas_of(off)))
+        else:
+            out.append(b"VALUE %s %d %d\r\n" % (key, flags, nbytes))
+        out.extend(store.value_views(off))
+        pin(off)
+    out.append(END)
+
+
+# ---- storage --------------------------------------------------------------------------------
+def handle_store(session: Session, req: Store, out: list) -> None:
+    """set|add|replace|append|prepend|cas header: reserve a chunk and route the value into it."""
+    cache = session.cache
+    try:
+        off = cache.reserve(req.mode, req.key, req.flags, req.exptime, req.nbytes)
+    except ServerError as exc:  # too large / out of memory: the data block is swallowed
+        session.parser.discard_value()
+        if not req.noreply:
+            out.append(exc.reply)
+        return
+    session.pending = (req, off)
+    session.parser.receive_value_into(cache.store.value_views(off))
+
+
+def handle_value(session: Session, req: ValueReceived, out: list) -> None:
+    """The data block of the pending store is in the chunk: link or drop it."""
+    header, off = session.pending  # type: ignore[misc]
+    session.pending = None
+    if not req.valid:
+        session.cache.abort_store(off)
+        if not header.noreply:
+            out.append(b"CLIENT_ERROR bad data chunk\r\n")
+        return
+    reply = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
+    if not header.noreply:
+        out.append(reply)
+
+
+# ---- other item commands --------------------------------------------------------------------
+def handle_delete(session: Session, req: Delete, out: list) -> None:
+    """delete <key> [0] [noreply]"""
+    found = session.cache.delete(req.key)
+    if not req.noreply:
+        out.append(b"DELETED\r\n" if found else b"NOT_FOUND\r\n")
+
+
+def handle_arith(session: Session, req: Arith, out: list) -> None:
+    """incr|decr <key> <value> [noreply]"""
+    try:
+        value = session.cache.arith(req.key, req.incr, req.delta)
+    except ProtocolError as exc:
+        exc.noreply = req.noreply
+        raise
+    if not req.noreply:
+        out.append(b"NOT_FOUND\r\n" if value is None else b"%d\r\n" % value)
+
+
+def handle_touch(session: Session, req: Touch, out: list) -> None:
+    """touch <key> <exptime> [noreply]"""
+    off = session.cache.touch(req.key, req.exptime)
+    if not req.noreply:
+        out.append(b"NOT_FOUND\r\n" if off == NIL else b"TOUCHED\r\n")
+
+
+def handle_flush_all(session: Session, req: FlushAll, out: list) -> None:
+    """flush_all [delay] [noreply]"""
+    try:
+        session.cache.flush_all(req.delay)
+    except ClientError as exc:
+        exc.noreply = req.noreply
+        raise
+    if not req.noreply:
+        out.append(b"OK\r\n")
+
+
+# ---- connection and server commands ---------------------------------------------------------
+def handle_version(session: Session, req: Version, out: list) -> None:
+    out.append(b"VERSION " + VERSION.encode() + b"\r\n")
+
+
+def handle_verbosity(session: Session, req: Verbosity, out: list) -> None:
+    session.daemon.verbosity = min(req.level, 2)
+    if not req.noreply:
+        out.append(b"OK\r\n")
+
+
+def handle_quit(session: Session, req: Quit, out: list) -> None:
+    session.closing = True
+
+
+def handle_shutdown(session: Session, req: Shutdown, out: list) -> None:
+    if not session.daemon.settings.shutdown_enabled:
+        raise RawError("ERROR: shutdown not enabled")
+    session.closing = True
+    session.daemon.on_shutdown(req.graceful)
+
+
+def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> None:
+    """cache_memlimit <megabytes> [noreply]: move the -m limit within the arena."""
+    if req.megabytes < 8:
+        raise RawError("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m", req.noreply)
+    if req.megabytes > 1_000_000_000:
+        raise RawError("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes", req.noreply)
+    arena = session.cache.store.arena
+    arena.limit_pages = min(req.megabytes * 1024 * 1024 // arena.page_size,
+                            arena.capacity_pages)
+    if not req.noreply:
+        out.append(b"OK\r\n")
+
+
+def handle_noop(session: Session, req: MetaNoop, out: list) -> None:
+    out.append(b"MN\r\n")
+
+
+def handle_slabs(session: Session, req: Slabs, out: list) -> None:
+    """slabs automove|reassign: accepted as memcached -o no_modern answers (no reassign)."""
+    sub = req.args[0]
+    if sub == b"automove" and len(req.args) == 2:
+        level = safe_strtol(req.args[1])
+        if level is None:
+            raise ClientError(BAD_FORMAT)
+        if not 0 <= level <= 2:
+            raise UnknownCommand()
+        out.append(b"OK\r\n")
+    elif sub == b"reassign" and len(req.args) == 3:
+        raise ClientError("slab reassignment disabled")
+    else:
+        raise UnknownCommand()
+
+
+def handle_lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
+    """lru_crawler metadump <all|ids>; the crawler itself is off, as with -o no_modern."""
+    stats_commands.lru_crawler(session, req, out)
+
+
+def handle_stats(session: Session, req: Stats, out: list) -> None:
+    stats_commands.stats_command(session, req, out)
+
+
+HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
+    Get: handle_get, Store: handle_store, ValueReceived: handle_value,
+    Delete: handle_delete, Arith: handle_arith, Touch: handle_touch,
+    FlushAll: handle_flush_all, Version: handle_version, Verbosity: handle_verbosity,
+    Quit: handle_quit, Shutdown: handle_shutdown, CacheMemlimit: handle_cache_memlimit,
+    MetaNoop: handle_noop, Slabs: handle_slabs, LruCrawler: handle_lru_crawler,
+    Stats: handle_stats,
+}
+
+__all__ = ["Daemon", "Session", "HANDLERS"]

@@ -1,0 +1,158 @@
+"""MemcacheProtocol: one client connection on the event loop (the thin asyncio shell).
+
+bytes -> RequestParser -> HANDLERS -> reply pieces -> one joined transport.write per batch.
+Reply pieces that are views of the arena keep their items pinned until joined into the bytes
+handed to the transport (the join is the one copy: transports may keep references to what
+they are given, so they are only ever given bytes). Every way a connection ends releases
+its pins and any half-received item (`Session.release`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from .commands import HANDLERS, Daemon, Session
+from .errors import ProtocolError
+from .flow_control import WRITE_PIECE, FlowControl
+from .parser import NEED_DATA, RequestParser
+
+log = logging.getLogger("memcache_py")
+
+TOO_MANY_CONNECTIONS = b"ERROR Too many open connections\r\n"
+BINARY_REQUEST_MAGIC = 0x80     # first byte of a binary-protocol request
+
+
+class MemcacheProtocol(asyncio.Protocol):
+    """asyncio.Protocol for memcached's text and meta protocols."""
+
+    def __init__(self, daemon: Daemon, local_addr: str = ""):
+        self.daemon = daemon
+        self.local_addr = local_addr
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.flow: FlowControl | None = None
+        self.out: list = []         # reply pieces not yet handed to the transport
+        self.first_data = True
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        d = self.daemon
+        self.transport = transport
+        d.stats.total_connections += 1
+        if len(d.connections) >= d.settings.max_connections:
+            d.stats.rejected_connections += 1
+            transport.write(TOO_MANY_CONNECTIONS)
+            transport.close()
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.flow = FlowControl(transport)
+        session = Session(d, RequestParser(meta_parser=d.meta_parser), peer=_peer(transport))
+        session.fd = sock.fileno() if sock is not None else -1
+        session.local = self.local_addr
+        session.last_cmd = d.clock.current
+        session.close = self.close
+        self.session = session
+        d.connections.add(session)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        session = self.session
+        if session is None:
+            return
+        self.session = None
+        self.out.clear()
+        session.release()
+        self.daemon.connections.discard(session)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # ---- input -------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None:
+            return
+        if self.first_data:
+            self.first_data = False
+            if data[0] == BINARY_REQUEST_MAGIC:     # binary protocol: not spoken here
+                self.transport.close()               # type: ignore[union-attr]
+                return
+        self.daemon.stats.bytes_read += len(data)
+        session.last_cmd = self.daemon.clock.current
+        session.parser.receive_data(data)
+        self.process()
+
+    def process(self) -> None:
+        """Execute buffered requests until more input is needed or writing must pause."""
+        session, out, flow = self.session, self.out, self.flow
+        if session is None or flow is None:
+            return
+        parser = session.parser
+        handlers = HANDLERS
+        while not flow.write_paused and not session.closing:
+            try:
+                req = parser.next_request()
+                if req is NEED_DATA:
+                    break
+                handlers[type(req)](session, req, out)
+            except ProtocolError as exc:
+                if not exc.noreply:
+                    out.append(exc.reply)
+                if exc.close_after:
+                    session.closing = True
+            except Exception:
+                log.exception("bug while serving %s; closing that connection", session.peer)
+                out.append(b"SERVER_ERROR internal error\r\n")
+                session.closing = True
+            if len(out) > 64:
+                self.flush()
+        self.flush()
+        if session.closing and not out:
+            self.transport.close()                   # type: ignore[union-attr]
+        elif flow.write_paused:
+            flow.pause_reading()
+        else:
+            flow.resume_reading()
+
+    # ---- output ------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Hand queued pieces to the transport as joined bytes, while it accepts more."""
+        out = self.out
+        if not out:
+            return
+        transport, flow, session = self.transport, self.flow, self.session
+        while out and not flow.write_paused:         # type: ignore[union-attr]
+            n, size = 0, 0
+            while n < len(out) and size < WRITE_PIECE:
+                size += len(out[n])
+                n += 1
+            data = b"".join(out[:n]) if n > 1 else bytes(out[0])
+            del out[:n]
+            self.daemon.stats.bytes_written += len(data)
+            transport.write(data)                    # may call pause_writing() right here
+        if not out:
+            session.pins.release_all()               # type: ignore[union-attr]
+
+    def pause_writing(self) -> None:
+        if self.flow is not None:
+            self.flow.write_paused = True
+
+    def resume_writing(self) -> None:
+        if self.flow is None:
+            return
+        self.flow.write_paused = False
+        self.flush()
+        if self.session is not None and not self.flow.write_paused:
+            self.process()
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple):
+        host, port = peer[0], peer[1]
+        return f"tcp6:[{host}]:{port}" if ":" in host else f"tcp:{host}:{port}"
+    return f"unix:{peer or ''}"

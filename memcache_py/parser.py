@@ -1,0 +1,374 @@
+"""RequestParser: memcached's text protocol, bytes in, request records out (sans-IO).
+
+Theory of operation. The parser is in one of four states:
+    LINE        reading a command line; `next_request()` returns a request, NEED_DATA, or
+                raises a ProtocolError that carries memcached's reply.
+    AWAIT_SINK  a storage header was returned; the caller must now say where the value goes:
+                `receive_value_into(views)` (writable memoryviews of the reserved chunk) or
+                `discard_value()` (memcached's conn_swallow, after a refused store).
+    DATA        copying `<bytes>+2` bytes into the views, then `ValueReceived(valid)`.
+    SWALLOW     dropping `<bytes>+2` bytes, then back to LINE.
+Value bytes go from the receive buffer straight into the caller's views: no Python `bytes` of
+the value is ever made. No asyncio, socket, numpy or allocator import here.
+"""
+
+from __future__ import annotations
+
+from .cnum import safe_strtol, safe_strtoul, safe_strtoull
+from .errors import BAD_FORMAT, ClientError, CloseConnection, UnknownCommand
+from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, MetaNoop, Quit,
+                       Shutdown, Slabs, Stats, Store, Touch, ValueReceived, Verbosity, Version)
+
+KEY_MAX_LENGTH = 250        # memcached KEY_MAX_LENGTH
+LINE_MAX_NO_NEWLINE = 2048  # memcached closes a non-get connection holding this much without \n
+GET_LINE_MAX = 4 * 1024 * 1024  # our bound on one multi-get line (memcached grows its buffer)
+MAX_TOKENS = 24             # memcached's tokenizer: at most 23 tokens then the unsplit rest
+INT32_MAX = 2**31 - 1
+
+
+class _NeedData:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()     # sentinel: feed more bytes (h11's NEED_DATA)
+
+LINE, AWAIT_SINK, DATA, SWALLOW = range(4)
+
+
+class RequestParser:
+    """Incremental parser for one connection's byte stream."""
+
+    def __init__(self, meta_parser=None):
+        self._buf = b""             # unconsumed input
+        self._pos = 0               # read offset into _buf
+        self._scan = 0              # where the search for "\n" resumes
+        self.state = LINE
+        self._views: list[memoryview] = []
+        self._view_i = 0            # current view in DATA
+        self._view_off = 0          # bytes already written into the current view
+        self._left = 0              # bytes left to copy (DATA) or drop (SWALLOW)
+        self._pending = 0           # <bytes>+2 of the header awaiting a sink
+        self._meta = meta_parser    # callable(tokens) -> request for m* verbs, or None
+
+    # ---- input ---------------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        if self._pos >= len(self._buf):
+            self._buf = bytes(data)
+        else:
+            self._buf = self._buf[self._pos:] + data
+            self._scan -= self._pos
+        self._pos = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed."""
+        return len(self._buf) - self._pos
+
+    # ---- storage data phase --------------------------------------------------------------
+    def receive_value_into(self, views: list[memoryview]) -> None:
+        """Route the pending data block into `views` (their total length is <bytes>+2)."""
+        assert self.state == AWAIT_SINK
+        self.state, self._views, self._view_i, self._view_off = DATA, views, 0, 0
+        self._left = self._pending
+
+    def discard_value(self) -> None:
+        """Drop the pending data block (memcached's swallow after a refused store)."""
+        assert self.state == AWAIT_SINK
+        self.state, self._left = SWALLOW, self._pending
+
+    def abandon_value(self) -> None:
+        """Forget a sink (the connection went away); the parser must not be used again."""
+        self._views = []
+        self.state = SWALLOW
+
+    # ---- output --------------------------------------------------------------------------
+    def next_request(self):
+        """The next complete request, NEED_DATA, or raise ProtocolError."""
+        state = self.state
+        if state == LINE:
+            return self._next_line()
+        if state == DATA:
+            return self._copy_value()
+        if state == SWALLOW:
+            return self._swallow()
+        raise RuntimeError("storage header not answered: call receive_value_into/discard_value")
+
+    def _next_line(self):
+        buf, pos = self._buf, self._pos
+        end = buf.find(b"\n", max(pos, self._scan))
+        if end < 0:
+            self._scan = len(buf)
+            self._check_unterminated(buf, pos)
+            return NEED_DATA
+        self._pos = self._scan = end + 1
+        line = buf[pos:end - 1] if end > pos and buf[end - 1] == 13 else buf[pos:end]
+        if 0 in line:                       # parsing stops at a NUL (memcached tokenizer)
+            line = line[:line.index(0)]
+        tokens = line.split(b" ")
+        if b"" in tokens:
+            tokens = [t for t in tokens if t]
+            if not tokens:
+                raise UnknownCommand()
+        parse = PARSERS.get(tokens[0])
+        if parse is None:
+            if tokens[0][:1] == b"m" and len(tokens[0]) == 2 and self._meta is not None:
+                return self._meta(self, tokens)
+            if tokens[-1].startswith(b"HTTP/"):
+                raise CloseConnection("HTTP request")
+            raise UnknownCommand()
+        request = parse(tokens)
+        if type(request) is Store:
+            self.state = AWAIT_SINK
+            self._pending = request.nbytes + 2
+        return request
+
+    def expect_value(self, nbytes: int) -> None:
+        """A meta set header was returned: its data block of `nbytes` follows."""
+        self.state = AWAIT_SINK
+        self._pending = nbytes + 2
+
+    def _check_unterminated(self, buf: bytes, pos: int) -> None:
+        # memcached: >2048 bytes and no newline closes the connection unless it is a get.
+        held = len(buf) - pos
+        if held <= LINE_MAX_NO_NEWLINE:
+            return
+        head = buf[pos:pos + 200].lstrip(b" ")
+        if head.startswith((b"get ", b"gets ")) and held <= GET_LINE_MAX:
+            return
+        raise CloseConnection("line too long")
+
+    def _copy_value(self):
+        buf, pos = self._buf, self._pos
+        avail = len(buf) - pos
+        if avail == 0:
+            return NEED_DATA
+        src = memoryview(buf)
+        views = self._views
+        while self._left and avail:
+            view = views[self._view_i]
+            room = len(view) - self._view_off
+            n = min(room, avail)
+            view[self._view_off:self._view_off + n] = src[pos:pos + n]
+            pos += n
+            avail -= n
+            self._left -= n
+            self._view_off += n
+            if self._view_off == len(view) and self._view_i + 1 < len(views):
+                self._view_i += 1
+                self._view_off = 0
+        self._pos = self._scan = pos
+        if self._left:
+            return NEED_DATA
+        self.state = LINE
+        tail = b"".join(bytes(v[-2:]) for v in views[-2:])[-2:]
+        self._views = []
+        return ValueReceived(tail == b"\r\n")
+
+    def _swallow(self):
+        n = min(self._left, len(self._buf) - self._pos)
+        self._pos += n
+        self._scan = self._pos
+        self._left -= n
+        if self._left:
+            return NEED_DATA
+        self.state = LINE
+        return self._next_line()
+
+
+# ---- command lines ------------------------------------------------------------------------
+# Each parser takes the tokens of one line (command first) and returns a request or raises.
+# Token counts below exclude memcached's terminal empty token.
+
+def _noreply(tokens: list[bytes]) -> bool:
+    return tokens[-1] == b"noreply"
+
+
+def _key(tok: bytes, noreply: bool = False) -> bytes:
+    if len(tok) > KEY_MAX_LENGTH:
+        raise ClientError(BAD_FORMAT, noreply)
+    return tok
+
+
+def parse_storage(tokens: list[bytes]) -> Store:
+    """set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]
+    cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]"""
+    is_cas = tokens[0] == b"cas"
+    n = len(tokens)
+    if not (6 <= n <= 7 if is_cas else 5 <= n <= 6):
+        raise UnknownCommand()
+    noreply = tokens[-1] == b"noreply"
+    key = _key(tokens[1], noreply)
+    flags = safe_strtoul(tokens[2])
+    exptime = safe_strtol(tokens[3])
+    nbytes = safe_strtol(tokens[4])
+    if flags is None or exptime is None or nbytes is None:
+        raise ClientError(BAD_FORMAT, noreply)
+    cas_unique = 0
+    if is_cas:
+        cas_unique = safe_strtoull(tokens[5])
+        if cas_unique is None:
+            raise ClientError(BAD_FORMAT, noreply)
+    if nbytes < 0 or nbytes > INT32_MAX - 2:
+        raise ClientError(BAD_FORMAT, noreply)
+    return Store(tokens[0], key, flags, exptime, nbytes, cas_unique, noreply)
+
+
+def parse_get(tokens: list[bytes]) -> Get:
+    """get|gets|bget <key>*"""
+    if len(tokens) < 2:
+        raise UnknownCommand()
+    keys = tokens[1:]
+    for k in keys:
+        if len(k) > KEY_MAX_LENGTH:
+            raise ClientError(BAD_FORMAT)
+    return Get(keys, tokens[0] == b"gets", False, 0)
+
+
+def parse_gat(tokens: list[bytes]) -> Get:
+    """gat|gats <exptime> <key>*"""
+    if len(tokens) < 2:
+        raise UnknownCommand()
+    exptime = safe_strtol(tokens[1])
+    if exptime is None:
+        raise ClientError("invalid exptime argument")
+    keys = tokens[2:]
+    for k in keys:
+        if len(k) > KEY_MAX_LENGTH:
+            raise ClientError(BAD_FORMAT)
+    return Get(keys, tokens[0] == b"gats", True, exptime)
+
+
+def parse_delete(tokens: list[bytes]) -> Delete:
+    """delete <key> [0] [noreply]"""
+    n = len(tokens)
+    if not 2 <= n <= 4:
+        raise UnknownCommand()
+    noreply = False
+    if n > 2:
+        hold_is_zero = tokens[2] == b"0"
+        noreply = _noreply(tokens)
+        if not ((n == 3 and (hold_is_zero or noreply)) or (n == 4 and hold_is_zero and noreply)):
+            raise ClientError(BAD_FORMAT + ".  Usage: delete <key> [noreply]", noreply)
+    return Delete(_key(tokens[1], noreply), noreply)
+
+
+def parse_arith(tokens: list[bytes]) -> Arith:
+    """incr|decr <key> <value> [noreply]"""
+    if not 3 <= len(tokens) <= 4:
+        raise UnknownCommand()
+    noreply = _noreply(tokens)
+    key = _key(tokens[1], noreply)
+    delta = safe_strtoull(tokens[2])
+    if delta is None:
+        raise ClientError("invalid numeric delta argument", noreply)
+    return Arith(tokens[0] == b"incr", key, delta, noreply)
+
+
+def parse_touch(tokens: list[bytes]) -> Touch:
+    """touch <key> <exptime> [noreply]"""
+    if not 3 <= len(tokens) <= 4:
+        raise UnknownCommand()
+    noreply = _noreply(tokens)
+    key = _key(tokens[1], noreply)
+    exptime = safe_strtol(tokens[2])
+    if exptime is None:
+        raise ClientError("invalid exptime argument", noreply)
+    return Touch(key, exptime, noreply)
+
+
+def parse_flush_all(tokens: list[bytes]) -> FlushAll:
+    """flush_all [delay] [noreply]"""
+    n = len(tokens)
+    if n > 3:
+        raise UnknownCommand()
+    noreply = _noreply(tokens)
+    delay = 0
+    if n != (2 if noreply else 1):
+        delay = safe_strtol(tokens[1])
+        if delay is None:
+            raise ClientError("invalid exptime argument", noreply)
+    return FlushAll(delay, noreply)
+
+
+def parse_version(tokens: list[bytes]) -> Version:
+    """version"""
+    return Version()
+
+
+def parse_verbosity(tokens: list[bytes]) -> Verbosity:
+    """verbosity <level> [noreply]"""
+    n = len(tokens)
+    if not 2 <= n <= 3:
+        raise UnknownCommand()
+    noreply = _noreply(tokens)
+    if noreply and n == 2:
+        raise UnknownCommand()
+    level = safe_strtoul(tokens[1])
+    if level is None:
+        raise ClientError(BAD_FORMAT, noreply)
+    return Verbosity(level, noreply)
+
+
+def parse_quit(tokens: list[bytes]) -> Quit:
+    """quit"""
+    return Quit()
+
+
+def parse_shutdown(tokens: list[bytes]) -> Shutdown:
+    """shutdown [graceful]"""
+    if len(tokens) > 2:
+        raise UnknownCommand()
+    if len(tokens) == 2 and tokens[1] != b"graceful":
+        raise ClientError("invalid shutdown mode")
+    return Shutdown(len(tokens) == 2)
+
+
+def parse_stats(tokens: list[bytes]) -> Stats:
+    """stats [<subcommand> ...]"""
+    return Stats(tokens[1:])
+
+
+def parse_cache_memlimit(tokens: list[bytes]) -> CacheMemlimit:
+    """cache_memlimit <megabytes> [noreply]"""
+    if not 2 <= len(tokens) <= 3:
+        raise UnknownCommand()
+    noreply = _noreply(tokens)
+    mb = safe_strtoul(tokens[1])
+    if mb is None:
+        raise UnknownCommand(noreply=noreply)
+    return CacheMemlimit(mb, noreply)
+
+
+def parse_lru_crawler(tokens: list[bytes]) -> LruCrawler:
+    """lru_crawler <crawl|metadump|sleep|tocrawl|enable|disable> ..."""
+    if len(tokens) < 2:
+        raise UnknownCommand()
+    return LruCrawler(tokens[1:])
+
+
+def parse_slabs(tokens: list[bytes]) -> Slabs:
+    """slabs reassign <src> <dst> | slabs automove <0|1|2>"""
+    if len(tokens) < 2:
+        raise UnknownCommand()
+    return Slabs(tokens[1:])
+
+
+def parse_mn(tokens: list[bytes]) -> MetaNoop:
+    """mn"""
+    return MetaNoop()
+
+
+PARSERS = {
+    b"get": parse_get, b"gets": parse_get, b"bget": parse_get,
+    b"gat": parse_gat, b"gats": parse_gat,
+    b"set": parse_storage, b"add": parse_storage, b"replace": parse_storage,
+    b"append": parse_storage, b"prepend": parse_storage, b"cas": parse_storage,
+    b"delete": parse_delete, b"incr": parse_arith, b"decr": parse_arith,
+    b"touch": parse_touch, b"flush_all": parse_flush_all, b"version": parse_version,
+    b"verbosity": parse_verbosity, b"quit": parse_quit, b"shutdown": parse_shutdown,
+    b"stats": parse_stats, b"cache_memlimit": parse_cache_memlimit,
+    b"lru_crawler": parse_lru_crawler, b"slabs": parse_slabs, b"mn": parse_mn,
+}

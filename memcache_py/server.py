@@ -1,0 +1,227 @@
+"""serve(): the daemon on an event loop; run(): the blocking entry point the CLI calls.
+
+One asyncio loop (uvloop when installed, unless `-o loop=asyncio`), one listening socket per
+`-l` address, a once-a-second timer for memcached's clock and `-o idle_timeout`, and a
+graceful stop on SIGTERM/SIGINT or `shutdown`: stop accepting, let queued replies drain for
+a moment, close the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass, field
+
+from allocator import ItemStore
+
+from .cache import Cache
+from .clock import Clock
+from .commands import Daemon
+from .connection import MemcacheProtocol
+from .stats import ServerStats
+
+log = logging.getLogger("memcache_py")
+
+DRAIN_SECONDS = 0.5          # how long a stopping daemon lets queued replies go out
+
+
+def build_daemon(settings, clock: Clock | None = None) -> Daemon:
+    """The cache and its counters for these settings (no sockets)."""
+    store = ItemStore(settings.memory_limit, chunk_size=settings.chunk_size,
+                      factor=settings.growth_factor, slab_chunk_max=settings.slab_chunk_max,
+                      item_size_max=settings.item_size_max, cas_enabled=settings.cas_enabled,
+                      evictions=settings.evictions)
+    cache = Cache(store, clock or Clock(), ServerStats(), flush_enabled=settings.flush_enabled)
+    daemon = Daemon(settings, cache)
+    try:
+        from .meta import install as install_meta
+    except ImportError:
+        pass
+    else:
+        install_meta(daemon)
+    return daemon
+
+
+@dataclass
+class RunningServer:
+    """A started daemon: its addresses, and how to stop it."""
+
+    daemon: Daemon
+    servers: list[asyncio.AbstractServer]
+    addresses: list[tuple[str, int]]
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1] if self.addresses else 0
+
+    def request_stop(self) -> None:
+        self.stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self.stopped.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for s in self.servers:
+            s.close()
+        self.daemon.accepting = False
+        deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
+        while any(c.closing is False and c.pins.held for c in self.daemon.connections):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        for session in list(self.daemon.connections):
+            session.close()
+        await asyncio.sleep(0)
+
+
+async def serve(settings, *, sock: socket.socket | None = None,
+                clock: Clock | None = None) -> RunningServer:
+    """Start listening and return at once; `RunningServer.wait_stopped()` runs until stopped."""
+    loop = asyncio.get_running_loop()
+    daemon = build_daemon(settings, clock)
+    servers: list[asyncio.AbstractServer] = []
+    addresses: list[tuple[str, int]] = []
+    if sock is not None:
+        socks = [sock]
+    elif settings.unix_socket:
+        socks = [_unix_socket(settings)]
+    else:
+        socks = _tcp_sockets(settings)
+    for s in socks:
+        local = _addr_name(s)
+        server = await loop.create_server(
+            lambda local=local: MemcacheProtocol(daemon, local), sock=s,
+            backlog=settings.tcp_backlog)
+        servers.append(server)
+        daemon.listeners.append((s.fileno(), local))
+        name = s.getsockname()
+        if isinstance(name, tuple):
+            addresses.append((name[0], name[1]))
+    running = RunningServer(daemon, servers, addresses)
+    daemon.on_shutdown = lambda graceful: loop.call_soon(running.request_stop)
+    running._tasks.append(loop.create_task(_every_second(daemon)))
+    _write_port_file(addresses)
+    for host, port in addresses:
+        log.info("listening on %s:%d", host, port)
+    return running
+
+
+async def _every_second(daemon: Daemon) -> None:
+    """memcached's clock_handler: tick the clock, kick idle connections."""
+    idle = daemon.settings.idle_timeout
+    while True:
+        await asyncio.sleep(1.0)
+        now = daemon.clock.tick()
+        if idle > 0:
+            for session in list(daemon.connections):
+                if now - session.last_cmd > idle:
+                    daemon.stats.idle_kicks += 1
+                    session.close()
+
+
+def _tcp_sockets(settings) -> list[socket.socket]:
+    port = 0 if settings.port == -1 else settings.port
+    if port == 0 and settings.port == 0:
+        return []
+    socks = []
+    for item in settings.listen:
+        host, p = _split_host_port(item, port)
+        infos = socket.getaddrinfo(None if host in ("*", "") else host, p,
+                                   type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, addr = infos[0]
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind(addr)
+        s.listen(settings.tcp_backlog)
+        s.setblocking(False)
+        socks.append(s)
+    return socks
+
+
+def _split_host_port(item: str, default_port: int) -> tuple[str, int]:
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if item.count(":") == 1:
+        host, port = item.split(":")
+        return host, int(port)
+    return item, default_port
+
+
+def _unix_socket(settings) -> socket.socket:
+    path = settings.unix_socket
+    if os.path.exists(path):
+        os.unlink(path)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    os.chmod(path, settings.unix_mask)
+    s.listen(settings.tcp_backlog)
+    s.setblocking(False)
+    return s
+
+
+def _addr_name(s: socket.socket) -> str:
+    name = s.getsockname()
+    if s.family == socket.AF_UNIX:
+        return f"unix:{name}"
+    if s.family == socket.AF_INET6:
+        return f"tcp6:[{name[0]}]:{name[1]}"
+    return f"tcp:{name[0]}:{name[1]}"
+
+
+def _write_port_file(addresses: list[tuple[str, int]]) -> None:
+    """memcached's MEMCACHED_PORT_FILENAME: `TCP INET: <port>` lines, written atomically."""
+    path = os.environ.get("MEMCACHED_PORT_FILENAME")
+    if not path:
+        return
+    with open(path + ".lck", "w") as f:
+        for host, port in addresses:
+            f.write(f"TCP INET{'6' if ':' in host else ''}: {port}\n")
+    os.rename(path + ".lck", path)
+
+
+def new_event_loop(settings) -> asyncio.AbstractEventLoop:
+    """uvloop's loop unless `-o loop=asyncio` (or uvloop is missing)."""
+    if getattr(settings, "loop", "auto") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if getattr(settings, "loop", "auto") == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run(settings) -> int:
+    """Serve until SIGTERM/SIGINT or `shutdown`; the exit status."""
+    loop = new_event_loop(settings)
+    asyncio.set_event_loop(loop)
+    try:
+        running = loop.run_until_complete(serve(settings))
+    except OSError as exc:
+        log.error("failed to listen: %s", exc)
+        print(f"failed to listen on one of interface(s) {','.join(settings.listen)}: {exc}",
+              file=__import__("sys").stderr)
+        return 71       # EX_OSERR, as memcached
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, running.request_stop)
+    try:
+        loop.add_signal_handler(signal.SIGPIPE, lambda: None)
+    except (ValueError, RuntimeError, AttributeError):
+        pass
+    try:
+        loop.run_until_complete(running.wait_stopped())
+    finally:
+        loop.close()
+    return 0

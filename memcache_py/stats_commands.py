@@ -1,0 +1,153 @@
+"""`stats <sub>` and `lru_crawler` commands: the admin side of the text protocol.
+
+Kept apart from commands.py because none of it is on the hot path and most of it is
+formatting. Replies follow memcached 1.6.18 started with `-o no_modern`, whose flat LRU and
+disabled crawler are what this daemon has.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from .cnum import safe_strtol
+from .errors import BAD_FORMAT, ClientError, UnknownCommand
+from .requests import LruCrawler, Stats
+from .settings import settings_stats
+from .stats import general_stats, items_stats, render, sizes_stats, slabs_stats
+
+if TYPE_CHECKING:
+    from .commands import Session
+
+MAX_CLASS_ID = 63
+
+
+def stats_command(session: Session, req: Stats, out: list) -> None:
+    """stats [settings|items|slabs|sizes|sizes_enable|sizes_disable|reset|conns|cachedump|detail]"""
+    d = session.daemon
+    if not req.args:
+        out.append(render(general_stats(d)))
+        return
+    sub = req.args[0]
+    if sub == b"settings":
+        store = d.cache.store
+        out.append(render(settings_stats(
+            d.settings, oldest=store.oldest_live, verbosity=d.verbosity,
+            maxbytes=store.arena.limit_pages * store.arena.page_size)))
+    elif sub == b"items":
+        out.append(render(items_stats(d)))
+    elif sub == b"slabs":
+        out.append(render(slabs_stats(d)))
+    elif sub == b"sizes":
+        out.append(render(sizes_stats(d)))
+    elif sub in (b"sizes_enable", b"sizes_disable"):
+        d.track_sizes = sub == b"sizes_enable"
+        status = "enabled" if d.track_sizes else "disabled"
+        out.append(render([("sizes_status", status)], end=False))   # 1.6.18: no END here
+    elif sub == b"reset":
+        reset_counters(d)
+        out.append(b"RESET\r\n")
+    elif sub == b"conns":
+        out.append(render(conns_stats(d)))
+    elif sub == b"cachedump":
+        out.append(cachedump(session, req.args[1:]))
+    elif sub == b"detail":
+        out.append(detail(session, req.args[1:]))
+    else:
+        raise UnknownCommand()
+
+
+def reset_counters(d) -> None:
+    """Zero the counters, keep the gauges (items, bytes, connections, pages)."""
+    d.stats.reset()
+    store = d.cache.store
+    store.get_expired = store.get_flushed = 0
+    store.total_items = 0
+    for s in store.item_stats:
+        s.reset()
+    for c in store.slab_counters:
+        c.reset()
+    d.detail.clear()
+
+
+def conns_stats(d) -> list[tuple[str, object]]:
+    now = d.clock.current
+    lines: list[tuple[str, object]] = []
+    for fd, addr in d.listeners:
+        lines += [(f"{fd}:addr", addr), (f"{fd}:state", "conn_listening"),
+                  (f"{fd}:secs_since_last_cmd", 0)]
+    for s in sorted(d.connections, key=lambda s: s.fd):
+        lines += [(f"{s.fd}:addr", s.peer), (f"{s.fd}:listen_addr", s.local),
+                  (f"{s.fd}:state", "conn_parse_cmd"),
+                  (f"{s.fd}:secs_since_last_cmd", now - s.last_cmd)]
+    return lines
+
+
+def cachedump(session: Session, args: list[bytes]) -> bytes:
+    """stats cachedump <class> <limit>: the newest items of one class."""
+    d = session.daemon
+    if not d.settings.dump_enabled:
+        raise ClientError("stats cachedump not allowed")
+    if len(args) < 2:
+        raise ClientError("bad command line")
+    cid, limit = safe_strtol(args[0]), safe_strtol(args[1])
+    if cid is None or limit is None:
+        raise ClientError(BAD_FORMAT)
+    if cid < 0 or cid > MAX_CLASS_ID:
+        raise ClientError("Illegal slab id")
+    store, clock = d.cache.store, d.clock
+    lines = []
+    if cid < len(store.slabs.classes):
+        for off in store.items_of_class(cid, limit if limit > 0 else None):
+            _, exptime = store.times_of(off)
+            lines.append(b"ITEM %s [%d b; %d s]\r\n" % (
+                store.key_of(off), store.nbytes_of(off),
+                clock.to_unix(exptime) if exptime else 0))
+    return b"".join(lines) + b"END\r\n"
+
+
+def detail(session: Session, args: list[bytes]) -> bytes:
+    """stats detail on|off|dump: per key-prefix counters (prefix = key up to -D's char)."""
+    d = session.daemon
+    sub = args[0] if args else b""
+    if sub in (b"on", b"off"):
+        d.detail_enabled = sub == b"on"
+        return b"OK\r\n"
+    if sub == b"dump":
+        return b"".join(b"PREFIX %s get %d hit %d set %d del %d\r\n" % (p, *c)
+                        for p, c in d.detail.items()) + b"END\r\n"
+    raise ClientError("usage: stats detail on|off|dump")
+
+
+def lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
+    """lru_crawler <sub>: the crawler is disabled, as in memcached -o no_modern."""
+    if req.args[0] in (b"crawl", b"metadump", b"mgdump", b"sleep", b"tocrawl", b"enable",
+                       b"disable"):
+        if req.args[0] == b"metadump" and session.daemon.settings.lru_crawler:
+            out.append(metadump(session, req.args[1:]))
+            return
+        raise ClientError("lru crawler disabled")
+    raise UnknownCommand()
+
+
+def metadump(session: Session, args: list[bytes]) -> bytes:
+    """lru_crawler metadump all|<ids>: one line per item, bare \\n, then END."""
+    store, clock = session.cache.store, session.daemon.clock
+    if not args:
+        raise ClientError(BAD_FORMAT)
+    if args[0] == b"all":
+        ids = range(1, len(store.slabs.classes))
+    else:
+        ids = [safe_strtol(t) or 0 for t in args[0].split(b",")]
+        if any(not 0 < i < len(store.slabs.classes) for i in ids):
+            raise ClientError("BADCLASS invalid class id")
+    lines = []
+    for cid in ids:
+        for off in store.items_of_class(cid):
+            last, exptime = store.times_of(off)
+            fetched = b"yes" if store.it_flags(off) & (2 << 40) else b"no"
+            lines.append(b"key=%s exp=%d la=%d cas=%d fetch=%s cls=%d size=%d\n" % (
+                quote(store.key_of(off), safe="").encode(),
+                clock.to_unix(exptime) if exptime else -1, clock.to_unix(last),
+                store.cas_of(off), fetched, cid, store.item_total(off)))
+    return b"".join(lines) + b"END\r\n"
