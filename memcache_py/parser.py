@@ -57,6 +57,7 @@ class RequestParser:
     def receive_data(self, data: bytes) -> None:
         if self._pos >= len(self._buf):
             self._buf = bytes(data)
+            self._scan = 0
         else:
             self._buf = self._buf[self._pos:] + data
             self._scan -= self._pos
