@@ -18,9 +18,9 @@ from .cache import Cache
 from .cnum import safe_strtol
 from .errors import BAD_FORMAT, ClientError, ProtocolError, RawError, ServerError, UnknownCommand
 from .parser import RequestParser
-from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, MetaNoop, Quit,
+from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueReceived, Verbosity, Version)
-from . import stats_commands
+from . import meta_commands, stats_commands
 from .stats import VERSION
 
 log = logging.getLogger("memcache_py")
@@ -43,7 +43,6 @@ class Daemon:
         self.listeners: list[tuple[int, str]] = []  # (fd, "tcp:host:port") for `stats conns`
         self.detail_enabled = getattr(settings, "detail_enabled", False)
         self.detail: dict[bytes, list[int]] = {}     # stats detail: prefix -> get hit set del
-        self.meta_parser = None                  # set by meta.py's installer when enabled
         self.on_shutdown: Callable[[bool], None] = lambda graceful: None
 
     @property
@@ -134,7 +133,12 @@ def handle_value(session: Session, req: ValueReceived, out: list) -> None:
     """The data block of the pending store is in the chunk: link or drop it."""
     header, off = session.pending  # type: ignore[misc]
     session.pending = None
-    if not req.valid:
+    COMPLETERS[type(header)](session, header, off, req.valid, out)
+
+
+def complete_store(session: Session, header: Store, off: int, valid: bool, out: list) -> None:
+    """Finish a classic storage command once its data block is in the chunk."""
+    if not valid:
         session.cache.abort_store(off)
         if not header.noreply:
             out.append(b"CLIENT_ERROR bad data chunk\r\n")
@@ -216,10 +220,6 @@ def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> No
         out.append(b"OK\r\n")
 
 
-def handle_noop(session: Session, req: MetaNoop, out: list) -> None:
-    out.append(b"MN\r\n")
-
-
 def handle_slabs(session: Session, req: Slabs, out: list) -> None:
     """slabs automove|reassign: accepted as memcached -o no_modern answers (no reassign)."""
     sub = req.args[0]
@@ -250,8 +250,13 @@ HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
     Delete: handle_delete, Arith: handle_arith, Touch: handle_touch,
     FlushAll: handle_flush_all, Version: handle_version, Verbosity: handle_verbosity,
     Quit: handle_quit, Shutdown: handle_shutdown, CacheMemlimit: handle_cache_memlimit,
-    MetaNoop: handle_noop, Slabs: handle_slabs, LruCrawler: handle_lru_crawler,
+    Slabs: handle_slabs, LruCrawler: handle_lru_crawler,
     Stats: handle_stats,
 }
+HANDLERS.update(meta_commands.HANDLERS)
+
+# header type -> how to finish it once its data block has arrived (valid or not)
+COMPLETERS: dict[type, Callable[[Session, Any, int, bool, list], None]] = {
+    Store: complete_store, **meta_commands.COMPLETERS}
 
 __all__ = ["Daemon", "Session", "HANDLERS"]

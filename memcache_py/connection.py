@@ -50,7 +50,7 @@ class MemcacheProtocol(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.flow = FlowControl(transport)
-        session = Session(d, RequestParser(meta_parser=d.meta_parser), peer=_peer(transport))
+        session = Session(d, RequestParser(), peer=_peer(transport))
         session.fd = sock.fileno() if sock is not None else -1
         session.local = self.local_addr
         session.last_cmd = d.clock.current

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from .cnum import safe_strtol, safe_strtoul, safe_strtoull
 from .errors import BAD_FORMAT, ClientError, CloseConnection, UnknownCommand
-from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, MetaNoop, Quit,
-                       Shutdown, Slabs, Stats, Store, Touch, ValueReceived, Verbosity, Version)
+from .meta import META_DATA_HEADERS, META_PARSERS
+from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, Quit, Shutdown,
+                       Slabs, Stats, Store, Touch, ValueReceived, Verbosity, Version)
 
 KEY_MAX_LENGTH = 250        # memcached KEY_MAX_LENGTH
 LINE_MAX_NO_NEWLINE = 2048  # memcached closes a non-get connection holding this much without \n
@@ -41,7 +42,7 @@ LINE, AWAIT_SINK, DATA, SWALLOW = range(4)
 class RequestParser:
     """Incremental parser for one connection's byte stream."""
 
-    def __init__(self, meta_parser=None):
+    def __init__(self):
         self._buf = b""             # unconsumed input
         self._pos = 0               # read offset into _buf
         self._scan = 0              # where the search for "\n" resumes
@@ -51,7 +52,6 @@ class RequestParser:
         self._view_off = 0          # bytes already written into the current view
         self._left = 0              # bytes left to copy (DATA) or drop (SWALLOW)
         self._pending = 0           # <bytes>+2 of the header awaiting a sink
-        self._meta = meta_parser    # callable(tokens) -> request for m* verbs, or None
 
     # ---- input ---------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -115,21 +115,14 @@ class RequestParser:
                 raise UnknownCommand()
         parse = PARSERS.get(tokens[0])
         if parse is None:
-            if tokens[0][:1] == b"m" and len(tokens[0]) == 2 and self._meta is not None:
-                return self._meta(self, tokens)
             if tokens[-1].startswith(b"HTTP/"):
                 raise CloseConnection("HTTP request")
             raise UnknownCommand()
         request = parse(tokens)
-        if type(request) is Store:
+        if type(request) in DATA_HEADERS:       # a data block of request.nbytes + 2 follows
             self.state = AWAIT_SINK
             self._pending = request.nbytes + 2
         return request
-
-    def expect_value(self, nbytes: int) -> None:
-        """A meta set header was returned: its data block of `nbytes` follows."""
-        self.state = AWAIT_SINK
-        self._pending = nbytes + 2
 
     def _check_unterminated(self, buf: bytes, pos: int) -> None:
         # memcached: >2048 bytes and no newline closes the connection unless it is a get.
@@ -357,11 +350,6 @@ def parse_slabs(tokens: list[bytes]) -> Slabs:
     return Slabs(tokens[1:])
 
 
-def parse_mn(tokens: list[bytes]) -> MetaNoop:
-    """mn"""
-    return MetaNoop()
-
-
 PARSERS = {
     b"get": parse_get, b"gets": parse_get, b"bget": parse_get,
     b"gat": parse_gat, b"gats": parse_gat,
@@ -371,5 +359,8 @@ PARSERS = {
     b"touch": parse_touch, b"flush_all": parse_flush_all, b"version": parse_version,
     b"verbosity": parse_verbosity, b"quit": parse_quit, b"shutdown": parse_shutdown,
     b"stats": parse_stats, b"cache_memlimit": parse_cache_memlimit,
-    b"lru_crawler": parse_lru_crawler, b"slabs": parse_slabs, b"mn": parse_mn,
+    b"lru_crawler": parse_lru_crawler, b"slabs": parse_slabs,
 }
+PARSERS.update(META_PARSERS)            # mg ms md ma mn me (meta.py)
+
+DATA_HEADERS = {Store, *META_DATA_HEADERS}  # requests followed by a data block

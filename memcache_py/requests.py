@@ -90,18 +90,3 @@ class LruCrawler(NamedTuple):
 
 class Slabs(NamedTuple):
     args: list[bytes]
-
-
-class MetaNoop(NamedTuple):
-    pass
-
-
-class MetaCommand(NamedTuple):
-    """mg/ms/md/ma/me: the verb, the key token and the flag tokens, parsed by meta.py."""
-    verb: bytes
-    key: bytes
-    datalen: int            # ms only, else -1
-    flags: dict             # letter -> argument bytes (b"" when none)
-    order: list[bytes]      # flag letters in request order, for echoing
-    base64: bool
-    noreply: bool           # q

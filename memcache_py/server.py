@@ -35,14 +35,7 @@ def build_daemon(settings, clock: Clock | None = None) -> Daemon:
                       item_size_max=settings.item_size_max, cas_enabled=settings.cas_enabled,
                       evictions=settings.evictions)
     cache = Cache(store, clock or Clock(), ServerStats(), flush_enabled=settings.flush_enabled)
-    daemon = Daemon(settings, cache)
-    try:
-        from .meta import install as install_meta
-    except ImportError:
-        pass
-    else:
-        install_meta(daemon)
-    return daemon
+    return Daemon(settings, cache)
 
 
 @dataclass

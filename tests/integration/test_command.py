@@ -1,0 +1,48 @@
+"""The installed `memcache-py` command as a user runs it, in a subprocess."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .helpers import Conn
+
+pytestmark = pytest.mark.integration
+
+
+def command():
+    exe = shutil.which("memcache-py") or os.path.join(os.path.dirname(sys.executable),
+                                                       "memcache-py")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "memcache_py"]
+
+
+def test_ephemeral_port_file_and_sigterm(tmp_path):
+    portfile = tmp_path / "port"
+    env = dict(os.environ, MEMCACHED_PORT_FILENAME=str(portfile))
+    proc = subprocess.Popen(command() + ["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-m", "8"],
+                            env=env)
+    try:
+        deadline = time.monotonic() + 15
+        while not portfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        line = portfile.read_text().splitlines()[0]
+        assert line.startswith("TCP INET: ")
+        port = int(line.split(": ")[1])
+        c = Conn("127.0.0.1", port)
+        assert c.cmd(b"set a 0 0 1\r\nb\r\n") == b"STORED\r\n"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+        assert time.monotonic() - start < 1.5
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_bad_flag_exits_nonzero_before_binding():
+    proc = subprocess.run(command() + ["-c", "0"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
