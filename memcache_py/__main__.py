@@ -1,0 +1,3 @@
+from memcache_py.cli import main
+
+raise SystemExit(main())

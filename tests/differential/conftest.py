@@ -1,0 +1,57 @@
+"""pytest glue for the differential suite (see README.md in this directory)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import pytest
+
+from . import harness
+
+_RUNS: list[tuple[str, int, float]] = []
+
+
+def _selected_names(session: pytest.Session, module) -> list[str]:
+    names = []
+    for item in session.items:
+        if getattr(item, "module", None) is module and hasattr(item, "callspec"):
+            name = item.callspec.params.get("name")
+            if name is not None:
+                names.append(name)
+    return names
+
+
+@pytest.fixture(scope="module")
+def diff_results(request):
+    """Run the selected cases of the requesting module's CORPUS once, concurrently."""
+    why = harness.memcached_available()
+    if why:
+        pytest.skip(why)
+    corpus = request.module.CORPUS
+    wanted = set(_selected_names(request.session, request.module))
+    cases = [c for c in corpus if c.name in wanted]
+    t0 = time.monotonic()
+    results = harness.run_cases(cases)
+    _RUNS.append((request.module.__name__, len(cases), time.monotonic() - t0))
+    return results
+
+
+def check_outcome(o: harness.Outcome) -> None:
+    """Assert one case's outcome (shared by test_classic and test_meta)."""
+    if o.skipped:
+        pytest.skip(o.skipped)
+    if o.error or o.corpus_error or not o.same:
+        pytest.fail(harness.explain(o), pytrace=False)
+    if o.retried:
+        first = o.first_attempt
+        warnings.warn(f"differential case {o.case.name!r} passed only on a retry with fresh "
+                      f"servers; first attempt:\n{harness.explain(first) if first else ''}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for module, n, secs in _RUNS:
+        mode = ("self-test: memcached vs memcached" if harness.SELF_TEST else
+                f"target 127.0.0.1:{harness.TARGET_PORT}" if harness.TARGET_PORT else
+                "memcached vs memcache_py")
+        terminalreporter.write_line(f"differential {module}: {n} cases in {secs:.1f}s ({mode})")
