@@ -14,29 +14,32 @@ import numpy as np
 class Arena:
     """A bump allocator of pages over one preallocated numpy `uint8` array."""
 
-    def __init__(self, limit_bytes: int, page_size: int, extra_pages: int = 0):
+    def __init__(self, limit_bytes: int, page_size: int, capacity_pages: int):
         self.page_size = page_size
-        self.limit_pages = max(limit_bytes // page_size, 0)   # pages within -m
-        self.capacity_pages = self.limit_pages + extra_pages    # -m plus first-page headroom
-        self.buffer = np.zeros(self.capacity_pages * page_size, dtype=np.uint8)
+        self.limit_bytes = limit_bytes                            # -m
+        self.capacity_pages = capacity_pages                      # -m plus first-page headroom
+        self.buffer = np.zeros(capacity_pages * page_size, dtype=np.uint8)
         self.bytes = memoryview(self.buffer)                     # byte view: keys and values
         self.words = self.bytes.cast("q")                        # int64 view: item headers
         self.pages_used = 0                                       # pages handed out so far
+        self.malloced = 0                                         # memcached's total_malloced
 
     @property
-    def malloced(self) -> int:
-        """memcached's `total_malloced`: bytes of pages handed to classes."""
-        return self.pages_used * self.page_size
+    def limit_pages(self) -> int:
+        return self.limit_bytes // self.page_size
 
-    def take_page(self, over_limit_ok: bool) -> int:
+    def take_page(self, page_bytes: int, over_limit_ok: bool) -> int:
         """Hand out the next page's byte offset, or -1 when the arena may not grow.
 
-        `over_limit_ok` is memcached's exception for a class that owns no page yet.
+        `page_bytes` is what memcached counts for the page against `-m` (the whole page, or
+        chunk size x chunks per page without slab reassignment); `over_limit_ok` is its
+        exception for a class that owns no page yet.
         """
         if self.pages_used >= self.capacity_pages:
             return -1
-        if self.pages_used >= self.limit_pages and not over_limit_ok:
+        if self.malloced + page_bytes > self.limit_bytes and not over_limit_ok:
             return -1
         offset = self.pages_used * self.page_size
         self.pages_used += 1
+        self.malloced += page_bytes
         return offset

@@ -16,12 +16,13 @@ from .slabclass import SlabClassTable
 class SlabClassState:
     """Runtime state of one class (the moving parts of memcached's `slabclass_t`)."""
 
-    __slots__ = ("chunk_size", "perslab", "free_head", "free_count", "end_offset", "end_left",
-                 "total_pages")
+    __slots__ = ("chunk_size", "perslab", "page_bytes", "free_head", "free_count", "end_offset",
+                 "end_left", "total_pages")
 
-    def __init__(self, chunk_size: int, perslab: int):
+    def __init__(self, chunk_size: int, perslab: int, page_bytes: int = 0):
         self.chunk_size = chunk_size
         self.perslab = perslab
+        self.page_bytes = page_bytes  # what one page of this class counts against -m
         self.free_head = NIL        # first chunk of the free list
         self.free_count = 0         # chunks on the free list
         self.end_offset = 0         # next never-used chunk of the newest page
@@ -44,13 +45,16 @@ class SlabClassState:
 class SlabAllocator:
     """Chunks of the arena by class id; `alloc` and `free` are O(1)."""
 
-    def __init__(self, arena: Arena, table: SlabClassTable):
+    def __init__(self, arena: Arena, table: SlabClassTable, exact_page_bytes: bool = False):
         self.arena = arena
         self.table = table
         self.page_shift = arena.page_size.bit_length() - 1
-        # index 0 unused so that class ids index directly, as in memcached
+        # index 0 unused so that class ids index directly, as in memcached. Without slab
+        # reassignment (-o no_modern) memcached mallocs chunk_size x perslab per page.
         self.classes = [SlabClassState(0, 0)] + [
-            SlabClassState(c.chunk_size, c.chunks_per_page) for c in table]
+            SlabClassState(c.chunk_size, c.chunks_per_page,
+                           c.chunk_size * c.chunks_per_page if exact_page_bytes
+                           else arena.page_size) for c in table]
         self.page_class = [0] * arena.capacity_pages   # page number -> owning class id
 
     def class_of(self, offset: int) -> int:
@@ -73,7 +77,7 @@ class SlabAllocator:
             s.end_offset = off + s.chunk_size
             s.end_left -= 1
             return off
-        page = self.arena.take_page(over_limit_ok=s.total_pages == 0)
+        page = self.arena.take_page(s.page_bytes, over_limit_ok=s.total_pages == 0)
         if page == NIL:
             return NIL
         self.page_class[page >> self.page_shift] = class_id

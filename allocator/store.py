@@ -35,11 +35,17 @@ class ItemStore:
 
     def __init__(self, memory_limit: int, *, chunk_size: int = 48, factor: float = 1.25,
                  slab_chunk_max: int = PAGE_SIZE // 2, item_size_max: int = PAGE_SIZE,
-                 cas_enabled: bool = True, evictions: bool = True):
+                 cas_enabled: bool = True, evictions: bool = True,
+                 exact_page_bytes: bool = False):
         self.classes = SlabClassTable(chunk_size, factor, slab_chunk_max)
         page_size = max(PAGE_SIZE, slab_chunk_max)
-        self.arena = Arena(memory_limit, page_size, extra_pages=len(self.classes))
-        self.slabs = SlabAllocator(self.arena, self.classes)
+        # Pages the -m limit can grant (more when a page counts as only chunk x perslab),
+        # plus memcached's "every class may have one page past the limit".
+        smallest_page = min(c.chunk_size * c.chunks_per_page for c in self.classes) \
+            if exact_page_bytes else page_size
+        capacity = memory_limit // smallest_page + len(self.classes)
+        self.arena = Arena(memory_limit, page_size, capacity)
+        self.slabs = SlabAllocator(self.arena, self.classes, exact_page_bytes)
         self.lru = LruList(self.arena.words, len(self.classes))
         self.item_size_max = item_size_max
         self.cas_enabled = cas_enabled
@@ -323,6 +329,23 @@ class ItemStore:
     def value_bytes(self, off: int) -> bytes:
         """The value without CRLF, copied (for incr/decr, append and tests; not the get path)."""
         return b"".join(self.value_views(off))[:-2]
+
+    def crawl(self, cid: int, now: int) -> tuple[int, int]:
+        """The LRU crawler's pass over one class: unlink every expired or flushed item.
+
+        Returns (items checked, items reclaimed); counted as memcached's crawler_* stats.
+        """
+        checked = reclaimed = 0
+        for off in list(self.lru.iter_from_tail(cid)):
+            checked += 1
+            exptime = self.arena.words[(off >> 3) + TIMES] >> 32
+            if (exptime and exptime <= now) or self.is_flushed(off, now):
+                self.unlink(off)
+                reclaimed += 1
+        stats = self.item_stats[cid]
+        stats.crawler_items_checked += checked
+        stats.crawler_reclaimed += reclaimed
+        return checked, reclaimed
 
     # ---- walking -----------------------------------------------------------------------
     def items_of_class(self, cid: int, limit: int | None = None) -> list[int]:

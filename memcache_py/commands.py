@@ -15,11 +15,12 @@ from typing import Any
 from allocator import NIL
 
 from .cache import Cache
-from .cnum import safe_strtol
+from .cnum import safe_strtol, safe_strtoul
 from .errors import BAD_FORMAT, ClientError, ProtocolError, RawError, ServerError, UnknownCommand
 from .parser import RequestParser
-from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, Quit,
-                       Shutdown, Slabs, Stats, Store, Touch, ValueReceived, Verbosity, Version)
+from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
+                       Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
+                       Verbosity, Version)
 from . import meta_commands, stats_commands
 from .stats import VERSION
 
@@ -41,20 +42,32 @@ class Daemon:
         self.accepting = True
         self.connections: set = set()           # live sessions, for `stats conns`
         self.listeners: list[tuple[int, str]] = []  # (fd, "tcp:host:port") for `stats conns`
-        self.detail_enabled = getattr(settings, "detail_enabled", False)
+        self.detail_enabled = settings.detail_enabled   # -D / stats detail on
         self.detail: dict[bytes, list[int]] = {}     # stats detail: prefix -> get hit set del
+        self.prefix_delimiter = settings.stat_key_prefix.encode()[:1] or b":"
+        self.lru_crawler = settings.lru_crawler      # lru_crawler enable|disable
         self.on_shutdown: Callable[[bool], None] = lambda graceful: None
 
     @property
     def curr_connections(self) -> int:
         return len(self.connections)
 
+    def record_detail(self, key: bytes, field: int, hit: bool = False) -> None:
+        """stats detail: count a get (field 0, + hit), set (2) or delete (3) per key prefix."""
+        i = key.find(self.prefix_delimiter)
+        if i < 0:
+            return                      # memcached only tracks keys that have a prefix
+        counts = self.detail.setdefault(key[:i], [0, 0, 0, 0])
+        counts[field] += 1
+        if hit:
+            counts[1] += 1
+
 
 class Session:
     """Per-connection protocol state: parser, queued reply, pins, the store in progress."""
 
-    __slots__ = ("daemon", "cache", "parser", "pins", "pending", "closing", "peer", "last_cmd",
-                 "fd", "local", "close")
+    __slots__ = ("daemon", "cache", "parser", "pins", "pending", "deferred", "closing", "peer",
+                 "last_cmd", "fd", "local", "close")
 
     def __init__(self, daemon: Daemon, parser: RequestParser, peer: str = ""):
         self.daemon = daemon
@@ -62,12 +75,18 @@ class Session:
         self.parser = parser
         self.pins = daemon.cache.store.pin_set()
         self.pending: tuple[Store, int] | None = None   # header + reserved item being received
+        self.deferred = b""                             # reply held until a refused block is gone
         self.closing = False                            # quit/shutdown: stop after this reply
         self.peer = peer                                # "tcp:host:port" of the client
         self.last_cmd = 0                               # clock time of the last input
         self.fd = -1
         self.local = ""                                 # listening address it came in on
         self.close: Callable[[], None] = lambda: None   # closes the connection
+
+    def refuse_value(self, reply: bytes) -> None:
+        """Swallow the pending data block; send `reply` once it is gone (memcached's swallow)."""
+        self.parser.discard_value()
+        self.deferred = reply
 
     def release(self) -> None:
         """Give back every pin and reservation; called on every way a connection ends."""
@@ -93,8 +112,11 @@ def handle_get(session: Session, req: Get, out: list) -> None:
     else:
         lookup = lambda key: store.get(key, now)            # noqa: E731
         stats.cmd_get += len(req.keys)
+    detail = session.daemon.record_detail if session.daemon.detail_enabled else None
     for key in req.keys:
         off = lookup(key)
+        if detail is not None:
+            detail(key, 0, off != NIL)
         if off == NIL:
             if not req.touch:
                 stats.get_misses += 1
@@ -118,12 +140,12 @@ def handle_get(session: Session, req: Get, out: list) -> None:
 def handle_store(session: Session, req: Store, out: list) -> None:
     """set|add|replace|append|prepend|cas header: reserve a chunk and route the value into it."""
     cache = session.cache
+    if session.daemon.detail_enabled:
+        session.daemon.record_detail(req.key, 2)
     try:
         off = cache.reserve(req.mode, req.key, req.flags, req.exptime, req.nbytes)
     except ServerError as exc:  # too large / out of memory: the data block is swallowed
-        session.parser.discard_value()
-        if not req.noreply:
-            out.append(exc.reply)
+        session.refuse_value(b"" if req.noreply else exc.reply)
         return
     session.pending = (req, off)
     session.parser.receive_value_into(cache.store.value_views(off))
@@ -134,6 +156,13 @@ def handle_value(session: Session, req: ValueReceived, out: list) -> None:
     header, off = session.pending  # type: ignore[misc]
     session.pending = None
     COMPLETERS[type(header)](session, header, off, req.valid, out)
+
+
+def handle_discarded(session: Session, req: ValueDiscarded, out: list) -> None:
+    """A refused store's data block has been swallowed: now its error reply goes out."""
+    if session.deferred:
+        out.append(session.deferred)
+        session.deferred = b""
 
 
 def complete_store(session: Session, header: Store, off: int, valid: bool, out: list) -> None:
@@ -151,6 +180,8 @@ def complete_store(session: Session, header: Store, off: int, valid: bool, out: 
 # ---- other item commands --------------------------------------------------------------------
 def handle_delete(session: Session, req: Delete, out: list) -> None:
     """delete <key> [0] [noreply]"""
+    if session.daemon.detail_enabled:
+        session.daemon.record_detail(req.key, 3)
     found = session.cache.delete(req.key)
     if not req.noreply:
         out.append(b"DELETED\r\n" if found else b"NOT_FOUND\r\n")
@@ -201,10 +232,13 @@ def handle_quit(session: Session, req: Quit, out: list) -> None:
 
 
 def handle_shutdown(session: Session, req: Shutdown, out: list) -> None:
+    """shutdown [graceful]: only with -A."""
     if not session.daemon.settings.shutdown_enabled:
         raise RawError("ERROR: shutdown not enabled")
+    if req.args and req.args != [b"graceful"]:
+        raise ClientError("invalid shutdown mode")
     session.closing = True
-    session.daemon.on_shutdown(req.graceful)
+    session.daemon.on_shutdown(bool(req.args))
 
 
 def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> None:
@@ -213,27 +247,47 @@ def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> No
         raise RawError("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m", req.noreply)
     if req.megabytes > 1_000_000_000:
         raise RawError("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes", req.noreply)
-    arena = session.cache.store.arena
-    arena.limit_pages = min(req.megabytes * 1024 * 1024 // arena.page_size,
-                            arena.capacity_pages)
+    session.cache.store.arena.limit_bytes = req.megabytes * 1024 * 1024
     if not req.noreply:
         out.append(b"OK\r\n")
 
 
 def handle_slabs(session: Session, req: Slabs, out: list) -> None:
     """slabs automove|reassign: accepted as memcached -o no_modern answers (no reassign)."""
-    sub = req.args[0]
-    if sub == b"automove" and len(req.args) == 2:
+    sub, noreply = req.args[0], req.args[-1] == b"noreply"
+    if sub == b"automove" and len(req.args) >= 2:
         level = safe_strtol(req.args[1])
         if level is None:
-            raise ClientError(BAD_FORMAT)
+            raise ClientError(BAD_FORMAT, noreply)
         if not 0 <= level <= 2:
-            raise UnknownCommand()
-        out.append(b"OK\r\n")
-    elif sub == b"reassign" and len(req.args) == 3:
-        raise ClientError("slab reassignment disabled")
+            raise UnknownCommand(noreply=noreply)
+        if not noreply:
+            out.append(b"OK\r\n")
+    elif sub == b"reassign" and len(req.args) >= 3:
+        raise ClientError("slab reassignment disabled", noreply)
     else:
         raise UnknownCommand()
+
+
+def handle_lru(session: Session, req: Lru, out: list) -> None:
+    """lru tune <hot%> <warm%> <hot factor> <warm factor>: validated and kept, as memcached
+    does even with a flat LRU; `mode`/`temp_ttl` need the LRU maintainer we do not have."""
+    args, noreply = req.args, req.args[-1] == b"noreply"
+    if not (len(args) >= 5 and args[0] == b"tune"):
+        raise UnknownCommand()
+    hot, warm = safe_strtoul(args[1]), safe_strtoul(args[2])
+    try:
+        hot_factor, warm_factor = float(args[3]), float(args[4])
+    except ValueError:
+        hot_factor = warm_factor = None
+    if hot is None or warm is None or hot_factor is None or warm_factor is None:
+        raise UnknownCommand(noreply=noreply)
+    if hot + warm > 80:
+        raise RawError("ERROR hot and warm pcts must not exceed 80", noreply)
+    if hot_factor <= 0 or warm_factor <= 0:
+        raise RawError("ERROR hot/warm age factors must be greater than 0", noreply)
+    if not noreply:
+        out.append(b"OK\r\n")
 
 
 def handle_lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
@@ -247,6 +301,7 @@ def handle_stats(session: Session, req: Stats, out: list) -> None:
 
 HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
     Get: handle_get, Store: handle_store, ValueReceived: handle_value,
+    ValueDiscarded: handle_discarded, Lru: handle_lru,
     Delete: handle_delete, Arith: handle_arith, Touch: handle_touch,
     FlushAll: handle_flush_all, Version: handle_version, Verbosity: handle_verbosity,
     Quit: handle_quit, Shutdown: handle_shutdown, CacheMemlimit: handle_cache_memlimit,

@@ -142,13 +142,13 @@ def handle_ms(session: Session, req: MetaSet, out: list) -> None:
     """ms header: reserve a chunk and route the data block into it, or swallow it on error."""
     cache = session.cache
     if req.error is not None:
-        session.parser.discard_value()
-        raise ClientError(req.error)
+        session.refuse_value(ClientError(req.error).reply)
+        return
     try:    # mode "set": a refused ms removes the key's old value whatever its mode (memcached)
         off = cache.reserve(b"set", req.key, req.client_flags, req.exptime, req.nbytes)
-    except ServerError:
-        session.parser.discard_value()
-        raise
+    except ServerError as exc:
+        session.refuse_value(exc.reply)
+        return
     if req.key_binary:
         cache.store.set_it_flags(off, ITEM_KEY_BINARY)
     session.pending = (req, off)

@@ -7,7 +7,8 @@ Theory of operation. The parser is in one of four states:
                 `receive_value_into(views)` (writable memoryviews of the reserved chunk) or
                 `discard_value()` (memcached's conn_swallow, after a refused store).
     DATA        copying `<bytes>+2` bytes into the views, then `ValueReceived(valid)`.
-    SWALLOW     dropping `<bytes>+2` bytes, then back to LINE.
+    SWALLOW     dropping `<bytes>+2` bytes, then `ValueDiscarded()` and back to LINE (the
+                refused store's error reply goes out then, as memcached's does).
 Value bytes go from the receive buffer straight into the caller's views: no Python `bytes` of
 the value is ever made. No asyncio, socket, numpy or allocator import here.
 """
@@ -17,12 +18,14 @@ from __future__ import annotations
 from .cnum import safe_strtol, safe_strtoul, safe_strtoull
 from .errors import BAD_FORMAT, ClientError, CloseConnection, UnknownCommand
 from .meta import META_DATA_HEADERS, META_PARSERS
-from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, LruCrawler, Quit, Shutdown,
-                       Slabs, Stats, Store, Touch, ValueReceived, Verbosity, Version)
+from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
+                       Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
+                       Verbosity, Version)
 
 KEY_MAX_LENGTH = 250        # memcached KEY_MAX_LENGTH
 LINE_MAX_NO_NEWLINE = 2048  # memcached closes a non-get connection holding this much without \n
 GET_LINE_MAX = 4 * 1024 * 1024  # our bound on one multi-get line (memcached grows its buffer)
+READ_BUFFER_SIZE = 16384    # memcached reads 16 KB at a time: a longer non-get line never fits
 MAX_TOKENS = 24             # memcached's tokenizer: at most 23 tokens then the unsplit rest
 INT32_MAX = 2**31 - 1
 
@@ -104,6 +107,8 @@ class RequestParser:
             self._scan = len(buf)
             self._check_unterminated(buf, pos)
             return NEED_DATA
+        if end - pos > READ_BUFFER_SIZE and not _is_get(buf, pos):
+            raise CloseConnection("line too long")
         self._pos = self._scan = end + 1
         line = buf[pos:end - 1] if end > pos and buf[end - 1] == 13 else buf[pos:end]
         if 0 in line:                       # parsing stops at a NUL (memcached tokenizer)
@@ -115,7 +120,8 @@ class RequestParser:
                 raise UnknownCommand()
         parse = PARSERS.get(tokens[0])
         if parse is None:
-            if tokens[-1].startswith(b"HTTP/"):
+            # memcached closes on an unknown verb ending in HTTP/..., except m* (meta) verbs
+            if tokens[-1].startswith(b"HTTP/") and tokens[0][:1] != b"m":
                 raise CloseConnection("HTTP request")
             raise UnknownCommand()
         request = parse(tokens)
@@ -129,8 +135,7 @@ class RequestParser:
         held = len(buf) - pos
         if held <= LINE_MAX_NO_NEWLINE:
             return
-        head = buf[pos:pos + 200].lstrip(b" ")
-        if head.startswith((b"get ", b"gets ")) and held <= GET_LINE_MAX:
+        if _is_get(buf, pos) and held <= GET_LINE_MAX:
             return
         raise CloseConnection("line too long")
 
@@ -169,7 +174,12 @@ class RequestParser:
         if self._left:
             return NEED_DATA
         self.state = LINE
-        return self._next_line()
+        return ValueDiscarded()
+
+
+def _is_get(buf: bytes, pos: int) -> bool:
+    """memcached lets only get/gets lines (after <=100 spaces) grow past its limits."""
+    return buf[pos:pos + 106].lstrip(b" ").startswith((b"get ", b"gets "))
 
 
 # ---- command lines ------------------------------------------------------------------------
@@ -312,12 +322,8 @@ def parse_quit(tokens: list[bytes]) -> Quit:
 
 
 def parse_shutdown(tokens: list[bytes]) -> Shutdown:
-    """shutdown [graceful]"""
-    if len(tokens) > 2:
-        raise UnknownCommand()
-    if len(tokens) == 2 and tokens[1] != b"graceful":
-        raise ClientError("invalid shutdown mode")
-    return Shutdown(len(tokens) == 2)
+    """shutdown [graceful]  (checked by the handler: -A decides first)"""
+    return Shutdown(tokens[1:])
 
 
 def parse_stats(tokens: list[bytes]) -> Stats:
@@ -343,6 +349,13 @@ def parse_lru_crawler(tokens: list[bytes]) -> LruCrawler:
     return LruCrawler(tokens[1:])
 
 
+def parse_lru(tokens: list[bytes]) -> Lru:
+    """lru <tune|mode|temp_ttl> ..."""
+    if len(tokens) < 2:
+        raise UnknownCommand()
+    return Lru(tokens[1:])
+
+
 def parse_slabs(tokens: list[bytes]) -> Slabs:
     """slabs reassign <src> <dst> | slabs automove <0|1|2>"""
     if len(tokens) < 2:
@@ -359,7 +372,7 @@ PARSERS = {
     b"touch": parse_touch, b"flush_all": parse_flush_all, b"version": parse_version,
     b"verbosity": parse_verbosity, b"quit": parse_quit, b"shutdown": parse_shutdown,
     b"stats": parse_stats, b"cache_memlimit": parse_cache_memlimit,
-    b"lru_crawler": parse_lru_crawler, b"slabs": parse_slabs,
+    b"lru_crawler": parse_lru_crawler, b"slabs": parse_slabs, b"lru": parse_lru,
 }
 PARSERS.update(META_PARSERS)            # mg ms md ma mn me (meta.py)
 

@@ -34,6 +34,10 @@ class ValueReceived(NamedTuple):
     valid: bool             # ended in "\r\n"
 
 
+class ValueDiscarded(NamedTuple):
+    """The data block of a refused store has been swallowed."""
+
+
 class Delete(NamedTuple):
     key: bytes
     noreply: bool
@@ -76,7 +80,7 @@ class Quit(NamedTuple):
 
 
 class Shutdown(NamedTuple):
-    graceful: bool
+    args: list[bytes]       # [] or [b"graceful"]; anything else is refused by the handler
 
 
 class CacheMemlimit(NamedTuple):
@@ -89,4 +93,8 @@ class LruCrawler(NamedTuple):
 
 
 class Slabs(NamedTuple):
+    args: list[bytes]
+
+
+class Lru(NamedTuple):
     args: list[bytes]

@@ -33,7 +33,7 @@ def build_daemon(settings, clock: Clock | None = None) -> Daemon:
     store = ItemStore(settings.memory_limit, chunk_size=settings.chunk_size,
                       factor=settings.growth_factor, slab_chunk_max=settings.slab_chunk_max,
                       item_size_max=settings.item_size_max, cas_enabled=settings.cas_enabled,
-                      evictions=settings.evictions)
+                      evictions=settings.evictions, exact_page_bytes=settings.no_modern)
     cache = Cache(store, clock or Clock(), ServerStats(), flush_enabled=settings.flush_enabled)
     return Daemon(settings, cache)
 

@@ -95,7 +95,7 @@ def general_stats(d: Daemon) -> list[tuple[str, object]]:
     items = [store.item_stats[c] for c in range(1, len(store.item_stats))]
     lines += [
         ("bytes_read", s.bytes_read), ("bytes_written", s.bytes_written),
-        ("limit_maxbytes", store.arena.limit_pages * store.arena.page_size),
+        ("limit_maxbytes", store.arena.limit_bytes),
         ("accepting_conns", 1 if d.accepting else 0),
         ("listen_disabled_num", s.listen_disabled_num), ("time_in_listen_disabled_us", 0),
         ("threads", st.threads), ("conn_yields", s.conn_yields),
@@ -109,7 +109,8 @@ def general_stats(d: Daemon) -> list[tuple[str, object]]:
         ("evicted_unfetched", sum(i.evicted_unfetched for i in items)),
         ("evictions", sum(i.evicted for i in items)),
         ("reclaimed", sum(i.reclaimed for i in items)),
-        ("crawler_reclaimed", 0), ("crawler_items_checked", 0),
+        ("crawler_reclaimed", sum(i.crawler_reclaimed for i in items)),
+        ("crawler_items_checked", sum(i.crawler_items_checked for i in items)),
         ("lrutail_reflocked", sum(i.lrutail_reflocked for i in items))]
     return lines
 

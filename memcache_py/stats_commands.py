@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from .cnum import safe_strtol
 from .errors import BAD_FORMAT, ClientError, UnknownCommand
+from .errors import RawError as RawErrorLine
 from .requests import LruCrawler, Stats
 from .settings import settings_stats
 from .stats import general_stats, items_stats, render, sizes_stats, slabs_stats
@@ -33,7 +34,7 @@ def stats_command(session: Session, req: Stats, out: list) -> None:
         store = d.cache.store
         out.append(render(settings_stats(
             d.settings, oldest=store.oldest_live, verbosity=d.verbosity,
-            maxbytes=store.arena.limit_pages * store.arena.page_size)))
+            maxbytes=store.arena.limit_bytes)))
     elif sub == b"items":
         out.append(render(items_stats(d)))
     elif sub == b"slabs":
@@ -120,14 +121,45 @@ def detail(session: Session, args: list[bytes]) -> bytes:
 
 
 def lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
-    """lru_crawler <sub>: the crawler is disabled, as in memcached -o no_modern."""
-    if req.args[0] in (b"crawl", b"metadump", b"mgdump", b"sleep", b"tocrawl", b"enable",
-                       b"disable"):
-        if req.args[0] == b"metadump" and session.daemon.settings.lru_crawler:
-            out.append(metadump(session, req.args[1:]))
-            return
-        raise ClientError("lru crawler disabled")
-    raise UnknownCommand()
+    """lru_crawler <sub>. There is no background crawler (expiry is lazy); `enable` turns on
+    what it can serve (metadump), as memcached -o no_modern answers otherwise."""
+    d, args = session.daemon, req.args
+    sub = args[0]
+    if sub in (b"enable", b"disable") and len(args) == 1:
+        d.lru_crawler = sub == b"enable"
+        out.append(b"OK\r\n")
+    elif sub in (b"sleep", b"tocrawl") and len(args) == 2:
+        if safe_strtol(args[1]) is None:
+            raise ClientError(BAD_FORMAT)
+        out.append(b"OK\r\n")
+    elif sub in (b"crawl", b"metadump", b"mgdump") and len(args) == 2:
+        if not d.lru_crawler:
+            raise ClientError("lru crawler disabled")
+        if sub == b"metadump":
+            out.append(metadump(session, args[1:]))
+        elif sub == b"crawl":
+            crawl(session, args[1])
+            out.append(b"OK\r\n")
+        else:
+            raise UnknownCommand()
+    else:
+        raise UnknownCommand()
+
+
+def _class_ids(store, spec: bytes) -> list[int]:
+    if spec == b"all":
+        return list(range(1, len(store.slabs.classes)))
+    ids = [safe_strtol(t) for t in spec.split(b",")]
+    if any(i is None or not 0 < i < len(store.slabs.classes) for i in ids):
+        raise RawErrorLine("BADCLASS invalid class id")
+    return ids      # type: ignore[return-value]
+
+
+def crawl(session: Session, spec: bytes) -> None:
+    """lru_crawler crawl <ids|all>: reap expired and flushed items now (synchronously)."""
+    store = session.cache.store
+    for cid in _class_ids(store, spec):
+        store.crawl(cid, session.daemon.clock.current)
 
 
 def metadump(session: Session, args: list[bytes]) -> bytes:
@@ -135,14 +167,8 @@ def metadump(session: Session, args: list[bytes]) -> bytes:
     store, clock = session.cache.store, session.daemon.clock
     if not args:
         raise ClientError(BAD_FORMAT)
-    if args[0] == b"all":
-        ids = range(1, len(store.slabs.classes))
-    else:
-        ids = [safe_strtol(t) or 0 for t in args[0].split(b",")]
-        if any(not 0 < i < len(store.slabs.classes) for i in ids):
-            raise ClientError("BADCLASS invalid class id")
     lines = []
-    for cid in ids:
+    for cid in _class_ids(store, args[0]):
         for off in store.items_of_class(cid):
             last, exptime = store.times_of(off)
             fetched = b"yes" if store.it_flags(off) & (2 << 40) else b"no"

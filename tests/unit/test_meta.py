@@ -10,6 +10,7 @@ from memcache_py.errors import ClientError, ProtocolError, UnknownCommand
 from memcache_py.meta import (MetaArith, MetaDebug, MetaDelete, MetaGet, MetaNoop, MetaSet,
                               decode_key, echo_opaque_key, encode_key, server_flags)
 from memcache_py.parser import NEED_DATA, RequestParser
+from memcache_py.requests import ValueDiscarded
 from memcache_py.requests import Get, ValueReceived
 
 pytestmark = pytest.mark.unit
@@ -53,6 +54,8 @@ def drain(parser, sinks):
             continue
         if ev is NEED_DATA:
             return events
+        if isinstance(ev, ValueDiscarded):      # the swallow of a refused block finished
+            continue
         events.append(ev)
         if isinstance(ev, MetaSet):
             if ev.error is not None:
