@@ -6,7 +6,7 @@ PORT   ?= 11211
 ARGS   ?=
 BENCH_OUT ?= bench/out
 
-.PHONY: install run test test-unit system-deps bench stress lint clean
+.PHONY: install run test test-unit system-deps bench stress lint cluster clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,8 @@ install: $(VENV)/.installed
 # memcached (differential tests, benchmarks) and memaslap come from Debian; best effort, so a
 # machine without root still runs every test that does not need them.
 system-deps:
-	@command -v memcached >/dev/null && command -v memcaslap >/dev/null || \
+	@command -v memcached >/dev/null && command -v memcaslap >/dev/null && \
+	  { command -v nutcracker >/dev/null || test -x /usr/sbin/nutcracker; } || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	     memcached libmemcached-tools nutcracker) || \
 	  echo "note: could not install memcached; differential tests will be skipped"
@@ -45,6 +46,18 @@ bench: install system-deps
 	$(PY) -m pytest bench/bench_parser.py bench/bench_allocator.py -p no:randomly \
 	  --benchmark-columns=min,median,ops,rounds --benchmark-json=$(BENCH_OUT)/micro.json
 	$(PY) -m bench.throughput --rounds 3 --seconds 5 --out $(BENCH_OUT)/throughput.json
+
+# Scale out (docs/scaling.md): N instances (default: one per core) on consecutive ports from
+# BASE_PORT behind a nutcracker (twemproxy) on PROXY_PORT; Ctrl-C stops them all.
+# ARGS go to every instance, e.g. make cluster N=4 CLUSTER_MB=128 ARGS="-f 1.1".
+N          ?=
+PROXY_PORT ?= $(PORT)
+BASE_PORT  ?= $(shell echo $$(($(PROXY_PORT) + 1)))
+CLUSTER_MB ?= 64
+
+cluster: install system-deps
+	$(PY) -m bench.cluster $(if $(N),--instances $(N)) --base-port $(BASE_PORT) \
+	  --proxy-port $(PROXY_PORT) --memory $(CLUSTER_MB) $(if $(ARGS),-- $(ARGS))
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(BENCH_OUT)

@@ -23,6 +23,7 @@ LOOPBACK_NAMES = ("localhost",)
 class StressOptions:
     # the server
     target: tuple[str, int] | None = None   # an already running server; None = start one
+    stats_from: tuple[tuple[str, int], ...] = ()  # where `stats` is sampled; () = the target
     server: str = "ours"                     # which server to start: ours | memcached
     server_cmd: tuple[str, ...] = (sys.executable, "-m", "memcache_py")
     server_args: tuple[str, ...] = ()        # extra flags for the started server(s)
@@ -62,6 +63,7 @@ class StressOptions:
     def as_json(self) -> dict:
         data = asdict(self)
         data["target"] = f"{self.target[0]}:{self.target[1]}" if self.target else None
+        data["stats_from"] = [f"{h}:{p}" for h, p in self.stats_from]
         return data
 
     def memory_flags(self) -> list[str]:
@@ -85,6 +87,10 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _host_ports(text: str) -> tuple[tuple[str, int], ...]:
+    return tuple(_host_port(part) for part in text.split(",") if part.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = StressOptions()
     p = argparse.ArgumentParser(
@@ -96,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv = p.add_argument_group("server")
     srv.add_argument("--target", type=_host_port, metavar="HOST:PORT",
                      help="load a running server instead of starting one (loopback only)")
+    srv.add_argument("--stats-from", type=_host_ports, default=(), metavar="HOST:PORT,...",
+                     help="with --target: sample stats from these servers and add them up (the "
+                          "instances behind a proxy such as twemproxy, which does not forward "
+                          "`stats`); default: the target")
     srv.add_argument("--server", choices=("ours", "memcached"), default=d.server,
                      help="which server to start when there is no --target")
     srv.add_argument("--server-cmd", default=shlex.join(d.server_cmd),
@@ -163,6 +173,8 @@ def _check(opts: StressOptions) -> None:
         raise ValueError("give a positive --duration or --ops")
     if opts.rate is not None and opts.rate <= 0:
         raise ValueError("--rate must be positive")
+    if opts.stats_from and not opts.target:
+        raise ValueError("--stats-from goes with --target")
     if opts.compare_memcached and opts.target:
         raise ValueError("--compare-memcached starts both servers itself: drop --target")
 
@@ -172,7 +184,8 @@ def parse_args(argv: list[str] | None = None) -> StressOptions:
     ns = parser.parse_args(argv)
     prefix = ns.key_prefix or f"st:{os.urandom(3).hex()}:"
     opts = StressOptions(
-        target=ns.target, server=ns.server, server_cmd=tuple(shlex.split(ns.server_cmd)),
+        target=ns.target, stats_from=ns.stats_from, server=ns.server,
+        server_cmd=tuple(shlex.split(ns.server_cmd)),
         server_args=tuple(shlex.split(ns.server_args)), compare_memcached=ns.compare_memcached,
         memory_mb=ns.memory_mb, no_evict=ns.no_evict, item_max=ns.item_max, factor=ns.factor,
         chunk_size=ns.chunk_size, pin=ns.pin, keys=ns.keys, key_dist=ns.key_dist,

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from bench.stress.latency import LatencyHistogram
 from bench.stress.options import StressOptions
-from bench.stress.sampler import MachineCpuMeter, StatsSampler, looks_like_cache_server
+from bench.stress.sampler import (MachineCpuMeter, MultiSampler, StatsSampler,
+                                  looks_like_cache_server)
 from bench.stress.worker import COUNTERS, worker_main
 
 READY_TIMEOUT = 60.0          # workers opening their connections
@@ -176,8 +177,11 @@ def _resolve_pid(target: Target, sampler: StatsSampler) -> int | None:
 def run_once(opts: StressOptions, target: Target, progress=None) -> RunResult:
     """Runs the workload against `target`; `progress` is a callback(row, elapsed) or None."""
     result = RunResult(target.label, list(target.server.argv) if target.server else None)
-    sampler = StatsSampler(target.host, target.port)
-    target.pid = target.pid or _resolve_pid(target, sampler)
+    if opts.stats_from:
+        sampler = MultiSampler(opts.stats_from)      # pids come from each server's stats
+    else:
+        sampler = StatsSampler(target.host, target.port)
+        target.pid = target.pid or _resolve_pid(target, sampler)
     workers = _Workers(opts, target)
     cores = _load_cores(opts)
     workers.start(cores)

@@ -189,3 +189,49 @@ def _complete(buf: bytearray) -> bool:
     if buf.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
         return buf.endswith(b"\r\n")
     return buf == b"END\r\n" or buf.endswith(b"\r\nEND\r\n")
+
+
+class MultiSampler:
+    """Several servers sampled as one (the instances behind a proxy): counters, items, bytes,
+    pages, RSS and CPU are summed; `failures` counts samples in which no server answered."""
+
+    _NOT_SUMMED = ("pid", "uptime")
+
+    def __init__(self, addresses, timeout: float = 2.0):
+        self.samplers = [StatsSampler(host, port, timeout) for host, port in addresses]
+        self.pids: list[int | None] = [None] * len(self.samplers)
+        self.failures = 0
+
+    def close(self) -> None:
+        for s in self.samplers:
+            s.close()
+
+    def sample(self, pid: int | None = None) -> dict | None:
+        """`pid` is ignored: each server's own pid comes from its `stats`."""
+        parts = []
+        for i, sampler in enumerate(self.samplers):
+            if self.pids[i] is None:
+                one = sampler.sample()
+                found = one.get("pid") if one else None
+                if isinstance(found, int) and looks_like_cache_server(found):
+                    self.pids[i] = found
+            one = sampler.sample(self.pids[i])
+            if one is not None:
+                parts.append(one)
+        if not parts:
+            self.failures += 1
+            return None
+        self.failures = 0
+        total: dict = {"servers": len(parts)}
+        for one in parts:
+            for key, value in one.items():
+                if key in self._NOT_SUMMED or not isinstance(value, (int, float, dict)):
+                    continue
+                if isinstance(value, dict):
+                    into = total.setdefault(key, {})
+                    for c, v in value.items():
+                        into[c] = into.get(c, 0) + v
+                else:
+                    total[key] = total.get(key, 0) + value
+        total["uptime"] = max((one.get("uptime") or 0) for one in parts)
+        return total
