@@ -41,7 +41,7 @@ def pull_tail(store: ItemStore, cid: int, now: int, evict: bool, tries: int = TA
         sizes = words[w + SIZES]
         exptime = times >> 32
         # Step 2: dead items are reclaimed whatever `evict` says, and the walk goes on.
-        if (exptime != 0 and exptime < now) or store.is_flushed(off, now):
+        if (exptime != 0 and exptime < now) or (store.oldest_live and store.is_flushed(off, now)):
             stats.reclaimed += 1
             if not sizes & ITEM_FETCHED:
                 stats.expired_unfetched += 1

@@ -47,6 +47,7 @@ class ItemStore:
         self.arena = Arena(memory_limit, page_size, capacity)
         self.slabs = SlabAllocator(self.arena, self.classes, exact_page_bytes)
         self.lru = LruList(self.arena.words, len(self.classes))
+        self.words = self.arena.words              # the int64 header view, used everywhere
         self.item_size_max = item_size_max
         self.cas_enabled = cas_enabled
         self.evictions = evictions                 # False with -M
@@ -77,11 +78,13 @@ class ItemStore:
     # ---- lifecycle ---------------------------------------------------------------------
     def reserve(self, key: bytes, flags: int, exptime: int, nbytes: int, now: int) -> int:
         """A pinned, unlinked item ready to receive `nbytes` + CRLF; raises on failure."""
-        ntotal = item_ntotal(len(key), nbytes, flags, self.cas_enabled)
+        nkey = len(key)
+        # memcached's ntotal (slabclass.item_ntotal), inlined: this is the set path
+        ntotal = self.header_size + nkey + 3 + nbytes + (4 if flags else 0)
         if ntotal > self.item_size_max:
             raise ItemTooLarge(ntotal)
         chunk_max = self.classes.slab_chunk_max
-        sizes = nbytes | (len(key) << NKEY_SHIFT)
+        sizes = nbytes | (nkey << NKEY_SHIFT)
         if ntotal <= chunk_max:
             off = self.alloc_chunk(self.classes.class_for(ntotal), now)
         else:
@@ -95,7 +98,7 @@ class ItemStore:
         if self.cas_enabled:
             words[w + CAS] = 0
         start = off + self.header_size
-        self.arena.bytes[start:start + len(key)] = key
+        self.arena.bytes[start:start + nkey] = key
         self.refs[off] = 1
         return off
 
@@ -129,9 +132,10 @@ class ItemStore:
 
     def link(self, off: int, key: bytes) -> int:
         """Make a received item visible under `key`; returns its CAS id."""
-        old = self.index.get(key)
+        index = self.index
+        old = index.get(key)
         if old is not None:
-            self.unlink(old)
+            self.unlink(old, key)
         words = self.arena.words
         w = off >> 3
         sizes = words[w + SIZES]
@@ -140,15 +144,22 @@ class ItemStore:
         if self.cas_enabled:
             self.cas_id = cas = self.cas_id + 1
             words[w + CAS] = cas
-        self.index[key] = off
-        cid = self.slabs.class_of(off)
+        index[key] = off
+        slabs = self.slabs
+        cid = slabs.page_class[off >> slabs.page_shift]
         self.lru.push_head(cid, off)
-        ntotal = self._ntotal_of(sizes, words[w + FLAGS])
+        ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
+                  + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] += ntotal
         self.bytes += ntotal
         self.curr_items += 1
         self.total_items += 1
-        self.unpin(off)
+        refs = self.refs                      # drop the receiver's pin (unpin, inlined)
+        n = refs[off] - 1
+        if n:
+            refs[off] = n
+        else:
+            del refs[off]
         return cas
 
     def release(self, off: int) -> None:
@@ -166,9 +177,11 @@ class ItemStore:
             key = self.key_of(off)
         del self.index[key]
         words[w + SIZES] = sizes & ~ITEM_LINKED
-        cid = self.slabs.class_of(off)
+        slabs = self.slabs
+        cid = slabs.page_class[off >> slabs.page_shift]
         self.lru.unlink(cid, off)
-        ntotal = self._ntotal_of(sizes, words[w + FLAGS])
+        ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
+                  + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] -= ntotal
         self.bytes -= ntotal
         self.curr_items -= 1
@@ -224,7 +237,7 @@ class ItemStore:
         off = self.index.get(key)
         if off is None:
             return NIL
-        words = self.arena.words
+        words = self.words
         w = off >> 3
         times = words[w + TIMES]
         if self.oldest_live and self.is_flushed(off, now):

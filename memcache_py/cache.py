@@ -40,9 +40,10 @@ class Cache:
         A refused `set` also deletes the key's old value, as memcached does (getset.t).
         """
         store = self.store
+        clock = self.clock
         try:
-            return store.reserve(key, flags, self.clock.realtime(exptime), nbytes,
-                                 self.clock.current)
+            return store.reserve(key, flags, clock.realtime(exptime) if exptime else 0, nbytes,
+                                 clock.current)
         except ItemTooLarge:
             self.stats.store_too_large += 1
             error = ServerError("object too large for cache")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from allocator import NIL
+from allocator.item import ITEM_CHUNKED
 
 from .cache import Cache
 from .cnum import safe_strtol, safe_strtoul
@@ -98,23 +99,57 @@ class Session:
 
 
 # ---- retrieval ------------------------------------------------------------------------------
+INLINE_VALUE_MAX = 2048     # values up to this size are copied into the reply line at once;
+                            # larger ones are queued as pinned views of the arena
+
+
 def handle_get(session: Session, req: Get, out: list) -> None:
-    """get|gets|bget <key>*, gat|gats <exptime> <key>*"""
+    """get|gets|bget <key>*, gat|gats <exptime> <key>*  (the hot path: kept flat on purpose)"""
+    if req.touch or session.daemon.detail_enabled:
+        return _handle_get_general(session, req, out)
+    cache = session.cache
+    store = cache.store
+    now = cache.clock.current
+    get = store.get
+    words = store.words
+    arena_bytes = store.arena.bytes
+    header_size = store.header_size
+    with_cas = req.with_cas
+    keys = req.keys
+    hits = 0
+    for key in keys:
+        off = get(key, now)
+        if off == NIL:
+            continue
+        hits += 1
+        sizes = words[(off >> 3) + 3]          # SIZES: nbytes | nkey << 32 | it_flags << 40
+        nbytes = sizes & 0xFFFFFFFF
+        if with_cas or nbytes > INLINE_VALUE_MAX or sizes & ITEM_CHUNKED:
+            _append_value(session, store, key, off, with_cas, out)
+            continue
+        # inlined _append_value for the common small plain get
+        store.slab_counters[store.slabs.page_class[off >> store.slabs.page_shift]].get_hits += 1
+        start = off + header_size + ((sizes >> 32) & 0xFF)
+        out.append(b"VALUE %s %d %d\r\n" % (key, words[(off >> 3) + 4], nbytes)
+                   + arena_bytes[start:start + nbytes + 2])
+    stats = cache.stats
+    stats.cmd_get += len(keys)
+    stats.get_hits += hits
+    stats.get_misses += len(keys) - hits
+    out.append(END)
+
+
+def _handle_get_general(session: Session, req: Get, out: list) -> None:
+    """gat/gats (touch and count as touches), and gets while `stats detail` is on."""
     cache = session.cache
     store = cache.store
     stats = cache.stats
     now = cache.clock.current
-    words = store.arena.words
-    pin = session.pins.add
-    with_cas = req.with_cas
-    if req.touch:
-        lookup = lambda key: cache.touch(key, req.exptime)  # noqa: E731
-    else:
-        lookup = lambda key: store.get(key, now)            # noqa: E731
-        stats.cmd_get += len(req.keys)
     detail = session.daemon.record_detail if session.daemon.detail_enabled else None
+    if not req.touch:
+        stats.cmd_get += len(req.keys)
     for key in req.keys:
-        off = lookup(key)
+        off = cache.touch(key, req.exptime) if req.touch else store.get(key, now)
         if detail is not None:
             detail(key, 0, off != NIL)
         if off == NIL:
@@ -123,17 +158,33 @@ def handle_get(session: Session, req: Get, out: list) -> None:
             continue
         if not req.touch:
             stats.get_hits += 1
-            store.slab_counters[store.class_of(off)].get_hits += 1
-        w = off >> 3
-        nbytes = words[w + 3] & 0xFFFFFFFF
-        flags = words[w + 4]
-        if with_cas:
-            out.append(b"VALUE %s %d %d %d\r\n" % (key, flags, nbytes, store.cas_of(off)))
-        else:
-            out.append(b"VALUE %s %d %d\r\n" % (key, flags, nbytes))
-        out.extend(store.value_views(off))
-        pin(off)
+        _append_value(session, store, key, off, req.with_cas, out, not req.touch)
     out.append(END)
+
+
+def _append_value(session: Session, store, key: bytes, off: int, with_cas: bool,
+                  out: list, count_hit: bool = True) -> None:
+    """Queue `VALUE <key> <flags> <bytes> [<cas>]\r\n<data>\r\n` for a live item.
+
+    `count_hit` is false for gat/gats, whose hits memcached counts as touches.
+    """
+    words = store.arena.words
+    w = off >> 3
+    sizes = words[w + 3]                       # SIZES: nbytes | nkey << 32 | it_flags << 40
+    nbytes = sizes & 0xFFFFFFFF
+    if count_hit:
+        store.slab_counters[store.slabs.page_class[off >> store.slabs.page_shift]].get_hits += 1
+    if with_cas:
+        header = b"VALUE %s %d %d %d\r\n" % (key, words[w + 4], nbytes, store.cas_of(off))
+    else:
+        header = b"VALUE %s %d %d\r\n" % (key, words[w + 4], nbytes)
+    if nbytes <= INLINE_VALUE_MAX and not sizes & ITEM_CHUNKED:
+        start = off + store.header_size + ((sizes >> 32) & 0xFF)
+        out.append(header + store.arena.bytes[start:start + nbytes + 2])
+        return
+    out.append(header)
+    out.extend(store.value_views(off))
+    session.pins.add(off)                      # until these views are joined and written
 
 
 # ---- storage --------------------------------------------------------------------------------

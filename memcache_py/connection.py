@@ -93,9 +93,9 @@ class MemcacheProtocol(asyncio.Protocol):
             return
         parser = session.parser
         handlers = HANDLERS
-        while not flow.write_paused and not session.closing:
+        while True:
             try:
-                req = parser.next_request()
+                req = parser.next_request()     # re-bound on every parser state change
                 if req is NEED_DATA:
                     break
                 handlers[type(req)](session, req, out)
@@ -108,34 +108,47 @@ class MemcacheProtocol(asyncio.Protocol):
                 log.exception("bug while serving %s; closing that connection", session.peer)
                 out.append(b"SERVER_ERROR internal error\r\n")
                 session.closing = True
+            if session.closing or flow.write_paused:
+                break
             if len(out) > 64:
                 self.flush()
-        self.flush()
+        if out:
+            self.flush()
         if session.closing and not out:
             self.transport.close()                   # type: ignore[union-attr]
         elif flow.write_paused:
             flow.pause_reading()
-        else:
+        elif flow.read_paused:
             flow.resume_reading()
 
     # ---- output ------------------------------------------------------------------------
     def flush(self) -> None:
         """Hand queued pieces to the transport as joined bytes, while it accepts more."""
-        out = self.out
-        if not out:
-            return
-        transport, flow, session = self.transport, self.flow, self.session
+        out, flow = self.out, self.flow
+        if len(out) <= 4 and not flow.write_paused:  # type: ignore[union-attr]
+            data = b"".join(out)                     # the common case: one small batch
+            out.clear()
+            self.daemon.stats.bytes_written += len(data)
+            self.transport.write(data)               # type: ignore[union-attr]
+        else:
+            self._flush_pieces()
+        pins = self.session.pins                     # type: ignore[union-attr]
+        if not out and pins.held:
+            pins.release_all()
+
+    def _flush_pieces(self) -> None:
+        # Large output: at most WRITE_PIECE bytes joined at a time, stopping when the
+        # transport pushes back; what is left stays queued (its items pinned).
+        out, flow, transport = self.out, self.flow, self.transport
         while out and not flow.write_paused:         # type: ignore[union-attr]
             n, size = 0, 0
             while n < len(out) and size < WRITE_PIECE:
                 size += len(out[n])
                 n += 1
-            data = b"".join(out[:n]) if n > 1 else bytes(out[0])
+            data = b"".join(out[:n])
             del out[:n]
             self.daemon.stats.bytes_written += len(data)
-            transport.write(data)                    # may call pause_writing() right here
-        if not out:
-            session.pins.release_all()               # type: ignore[union-attr]
+            transport.write(data)                    # type: ignore[union-attr]
 
     def pause_writing(self) -> None:
         if self.flow is not None:

@@ -28,6 +28,7 @@ GET_LINE_MAX = 4 * 1024 * 1024  # our bound on one multi-get line (memcached gro
 READ_BUFFER_SIZE = 16384    # memcached reads 16 KB at a time: a longer non-get line never fits
 MAX_TOKENS = 24             # memcached's tokenizer: at most 23 tokens then the unsplit rest
 INT32_MAX = 2**31 - 1
+_new_tuple = tuple.__new__  # builds a NamedTuple request without its Python-level __new__
 
 
 class _NeedData:
@@ -46,6 +47,10 @@ class RequestParser:
     """Incremental parser for one connection's byte stream."""
 
     def __init__(self):
+        # next_request is re-bound to the current state's step whenever the state changes,
+        # which saves a dispatch per request on the hot path (see the `state` setter).
+        self._steps = {LINE: self._next_line, AWAIT_SINK: self._await_sink,
+                       DATA: self._copy_value, SWALLOW: self._swallow}
         self._buf = b""             # unconsumed input
         self._pos = 0               # read offset into _buf
         self._scan = 0              # where the search for "\n" resumes
@@ -89,20 +94,31 @@ class RequestParser:
         self.state = SWALLOW
 
     # ---- output --------------------------------------------------------------------------
+    @property
+    def state(self) -> int:
+        return self._state
+
+    @state.setter
+    def state(self, value: int) -> None:
+        self._state = value
+        self.next_request = self._steps[value]
+
     def next_request(self):
-        """The next complete request, NEED_DATA, or raise ProtocolError."""
-        state = self.state
-        if state == LINE:
-            return self._next_line()
-        if state == DATA:
-            return self._copy_value()
-        if state == SWALLOW:
-            return self._swallow()
+        """The next complete request, NEED_DATA, or raise ProtocolError.
+
+        (Replaced per instance by the current state's step; this is its documentation.)
+        """
+        return self._steps[self._state]()
+
+    def _await_sink(self):
         raise RuntimeError("storage header not answered: call receive_value_into/discard_value")
 
     def _next_line(self):
         buf, pos = self._buf, self._pos
-        end = buf.find(b"\n", max(pos, self._scan))
+        if pos >= len(buf):
+            return NEED_DATA
+        scan = self._scan
+        end = buf.find(b"\n", scan if scan > pos else pos)
         if end < 0:
             self._scan = len(buf)
             self._check_unterminated(buf, pos)
@@ -144,8 +160,18 @@ class RequestParser:
         avail = len(buf) - pos
         if avail == 0:
             return NEED_DATA
-        src = memoryview(buf)
         views = self._views
+        if self._left == self._pending and len(views) == 1 and avail >= self._left:
+            # the common case: the whole block is already here and goes into one view
+            n = self._left
+            view = views[0]
+            view[:] = memoryview(buf)[pos:pos + n]
+            self._pos = self._scan = pos + n
+            self._left = 0
+            self.state = LINE
+            self._views = []
+            return ValueReceived(view[n - 2:] == b"\r\n")
+        src = memoryview(buf)
         while self._left and avail:
             view = views[self._view_i]
             room = len(view) - self._view_off
@@ -162,8 +188,10 @@ class RequestParser:
         if self._left:
             return NEED_DATA
         self.state = LINE
-        tail = b"".join(bytes(v[-2:]) for v in views[-2:])[-2:]
         self._views = []
+        tail = bytes(views[-1][-2:])
+        if len(tail) < 2:                   # the CRLF straddles the last two views
+            tail = bytes(views[-2][-1:]) + tail
         return ValueReceived(tail == b"\r\n")
 
     def _swallow(self):
@@ -204,12 +232,17 @@ def parse_storage(tokens: list[bytes]) -> Store:
     if not (6 <= n <= 7 if is_cas else 5 <= n <= 6):
         raise UnknownCommand()
     noreply = tokens[-1] == b"noreply"
-    key = _key(tokens[1], noreply)
-    flags = safe_strtoul(tokens[2])
-    exptime = safe_strtol(tokens[3])
-    nbytes = safe_strtol(tokens[4])
-    if flags is None or exptime is None or nbytes is None:
+    key = tokens[1]
+    if len(key) > KEY_MAX_LENGTH:
         raise ClientError(BAD_FORMAT, noreply)
+    f, e, b = tokens[2], tokens[3], tokens[4]
+    if f.isdigit() and e.isdigit() and b.isdigit() and len(f) < 10 and len(e) < 10 \
+            and len(b) < 10:
+        flags, exptime, nbytes = int(f), int(e), int(b)   # the common case: small plain digits
+    else:
+        flags, exptime, nbytes = safe_strtoul(f), safe_strtol(e), safe_strtol(b)
+        if flags is None or exptime is None or nbytes is None:
+            raise ClientError(BAD_FORMAT, noreply)
     cas_unique = 0
     if is_cas:
         cas_unique = safe_strtoull(tokens[5])
@@ -225,10 +258,11 @@ def parse_get(tokens: list[bytes]) -> Get:
     if len(tokens) < 2:
         raise UnknownCommand()
     keys = tokens[1:]
-    for k in keys:
-        if len(k) > KEY_MAX_LENGTH:
-            raise ClientError(BAD_FORMAT)
-    return Get(keys, tokens[0] == b"gets", False, 0)
+    if len(keys) > 1 or len(keys[0]) > KEY_MAX_LENGTH:
+        for k in keys:
+            if len(k) > KEY_MAX_LENGTH:
+                raise ClientError(BAD_FORMAT)
+    return _new_tuple(Get, (keys, tokens[0] == b"gets", False, 0))
 
 
 def parse_gat(tokens: list[bytes]) -> Get:
