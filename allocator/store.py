@@ -21,6 +21,7 @@ from .eviction import pull_tail
 from .item import (CAS, FLAGS, HEADER_SIZE, HEADER_SIZE_CAS, ITEM_CHUNKED, ITEM_FETCHED,
                    ITEM_FREE, ITEM_LINKED, NBYTES_MASK, NIL, NKEY_MASK, NKEY_SHIFT, SIZES,
                    TIME_MASK, TIMES)
+from .index import KeyIndex
 from .lru import LruList
 from .slabclass import PAGE_SIZE, SlabClassTable, item_ntotal
 from .slabs import SlabAllocator
@@ -52,7 +53,8 @@ class ItemStore:
         self.cas_enabled = cas_enabled
         self.evictions = evictions                 # False with -M
         self.header_size = HEADER_SIZE_CAS if cas_enabled else HEADER_SIZE
-        self.index: dict[bytes, int] = {}          # key -> offset of its linked item
+        self.index = KeyIndex(self.arena.bytes, self.arena.words, self.header_size)
+                                                   # key -> offset of its linked item
         self.refs: dict[int, int] = {}             # pinned item offset -> pin count
         self.chains: dict[int, list[int]] = {}     # chunked item -> its further chunks
         self.cas_id = 0                            # last CAS id handed out
@@ -132,10 +134,9 @@ class ItemStore:
 
     def link(self, off: int, key: bytes) -> int:
         """Make a received item visible under `key`; returns its CAS id."""
-        index = self.index
-        old = index.get(key)
+        old = self.index.swap(key, off)          # one probe: the key now names the new item
         if old is not None:
-            self.unlink(old, key)
+            self._unlink_item(old)
         words = self.arena.words
         w = off >> 3
         sizes = words[w + SIZES]
@@ -144,7 +145,6 @@ class ItemStore:
         if self.cas_enabled:
             self.cas_id = cas = self.cas_id + 1
             words[w + CAS] = cas
-        index[key] = off
         slabs = self.slabs
         cid = slabs.page_class[off >> slabs.page_shift]
         self.lru.push_head(cid, off)
@@ -176,6 +176,13 @@ class ItemStore:
         if key is None:
             key = self.key_of(off)
         del self.index[key]
+        self._unlink_item(off)
+
+    def _unlink_item(self, off: int) -> None:
+        """Everything unlink does except the index (already updated by the caller)."""
+        words = self.arena.words
+        w = off >> 3
+        sizes = words[w + SIZES]
         words[w + SIZES] = sizes & ~ITEM_LINKED
         slabs = self.slabs
         cid = slabs.page_class[off >> slabs.page_shift]
@@ -400,6 +407,7 @@ class ItemStore:
                 f"class {cid}: used {s.used_chunks} != linked {len(lru)} + pinned-unlinked "
                 f"{held} + chained {chain_chunks[cid]}")
         assert linked == len(self.index) == self.curr_items, "index, LRUs and curr_items disagree"
+        assert len(self.index.offsets()) == linked, "index holds offsets the LRUs do not"
         for off, n in self.refs.items():
             assert n > 0 and not words[(off >> 3) + SIZES] & ITEM_FREE
 
