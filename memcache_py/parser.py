@@ -52,6 +52,8 @@ class RequestParser:
         self._steps = {LINE: self._next_line, AWAIT_SINK: self._await_sink,
                        DATA: self._copy_value, SWALLOW: self._swallow}
         self._buf = b""             # unconsumed input
+        self._parts: list[bytes] = []  # reads appended to an incomplete line, not yet joined
+        self._parts_len = 0
         self._pos = 0               # read offset into _buf
         self._scan = 0              # where the search for "\n" resumes
         self.state = LINE
@@ -63,18 +65,28 @@ class RequestParser:
 
     # ---- input ---------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
-        if self._pos >= len(self._buf):
+        if self._pos >= len(self._buf) and not self._parts:
             self._buf = bytes(data)
             self._scan = 0
+        elif self._state == LINE and self._scan >= len(self._buf) and b"\n" not in data:
+            # An incomplete line keeps growing (a big multi-get trickling in): keep the reads
+            # and join once, when its newline arrives, so the cost stays linear.
+            self._parts.append(data)
+            self._parts_len += len(data)
+            return
         else:
-            self._buf = self._buf[self._pos:] + data
-            self._scan -= self._pos
+            held = self._buf[self._pos:]
+            if self._parts:
+                held += b"".join(self._parts)
+                self._parts, self._parts_len = [], 0
+            self._buf = held + data
+            self._scan = max(self._scan - self._pos, 0)
         self._pos = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet consumed."""
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos + self._parts_len
 
     # ---- storage data phase --------------------------------------------------------------
     def receive_value_into(self, views: list[memoryview]) -> None:
@@ -117,6 +129,9 @@ class RequestParser:
         buf, pos = self._buf, self._pos
         if pos >= len(buf):
             return NEED_DATA
+        if self._parts:                     # still no newline: only the length rule applies
+            self._check_unterminated(buf, pos)
+            return NEED_DATA
         scan = self._scan
         end = buf.find(b"\n", scan if scan > pos else pos)
         if end < 0:
@@ -148,7 +163,7 @@ class RequestParser:
 
     def _check_unterminated(self, buf: bytes, pos: int) -> None:
         # memcached: >2048 bytes and no newline closes the connection unless it is a get.
-        held = len(buf) - pos
+        held = len(buf) - pos + self._parts_len
         if held <= LINE_MAX_NO_NEWLINE:
             return
         if _is_get(buf, pos) and held <= GET_LINE_MAX:
