@@ -68,7 +68,7 @@ class Session:
     """Per-connection protocol state: parser, queued reply, pins, the store in progress."""
 
     __slots__ = ("daemon", "cache", "parser", "pins", "pending", "deferred", "closing", "peer",
-                 "last_cmd", "fd", "local", "close")
+                 "last_cmd", "fd", "local", "close", "protocol")
 
     def __init__(self, daemon: Daemon, parser: RequestParser, peer: str = ""):
         self.daemon = daemon
@@ -83,6 +83,7 @@ class Session:
         self.fd = -1
         self.local = ""                                 # listening address it came in on
         self.close: Callable[[], None] = lambda: None   # closes the connection
+        self.protocol: Any = None                       # the connection's asyncio protocol
 
     def refuse_value(self, reply: bytes) -> None:
         """Swallow the pending data block; send `reply` once it is gone (memcached's swallow)."""

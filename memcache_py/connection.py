@@ -16,11 +16,14 @@ import socket
 from .commands import HANDLERS, Daemon, Session
 from .errors import ProtocolError
 from .flow_control import WRITE_PIECE, FlowControl
+from .meta import MetaNoop
 from .parser import NEED_DATA, RequestParser
+from .requests import Get
 
 log = logging.getLogger("memcache_py")
 
 TOO_MANY_CONNECTIONS = b"ERROR Too many open connections\r\n"
+WRITTEN_AT_ONCE = {Get, MetaNoop}   # replies memcached transmits before reading further
 BINARY_REQUEST_MAGIC = 0x80     # first byte of a binary-protocol request
 
 
@@ -55,6 +58,7 @@ class MemcacheProtocol(asyncio.Protocol):
         session.local = self.local_addr
         session.last_cmd = d.clock.current
         session.close = self.close
+        session.protocol = self
         self.session = session
         d.connections.add(session)
 
@@ -71,6 +75,22 @@ class MemcacheProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def waiting_for_command(self) -> bool:
+        """memcached's idle test: nothing queued to send and no data block being read."""
+        session = self.session
+        return (session is not None and not self.out and session.pending is None
+                and not session.deferred and self.transport is not None
+                and self.transport.get_write_buffer_size() == 0)
+
+    def stop(self) -> None:
+        """Graceful shutdown: run no more requests; close once queued replies are sent."""
+        session = self.session
+        if session is None:
+            return
+        session.closing = True
+        if not self.out:
+            self.transport.close()          # type: ignore[union-attr]  (close() drains)
+
     # ---- input -------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -82,7 +102,6 @@ class MemcacheProtocol(asyncio.Protocol):
                 self.transport.close()               # type: ignore[union-attr]
                 return
         self.daemon.stats.bytes_read += len(data)
-        session.last_cmd = self.daemon.clock.current
         session.parser.receive_data(data)
         self.process()
 
@@ -93,25 +112,34 @@ class MemcacheProtocol(asyncio.Protocol):
             return
         parser = session.parser
         handlers = HANDLERS
+        written = 0                             # out[:written] counts as already written
         while True:
             try:
                 req = parser.next_request()     # re-bound on every parser state change
                 if req is NEED_DATA:
                     break
                 handlers[type(req)](session, req, out)
+                if type(req) in WRITTEN_AT_ONCE:
+                    written = len(out)
             except ProtocolError as exc:
+                if exc.close_after:
+                    # memcached drops the replies it has not written yet; it writes get and
+                    # mn replies at once, so those (and all before them) still go out
+                    del out[written:]
+                    session.closing = True
+                    break
                 if not exc.noreply:
                     out.append(exc.reply)
-                if exc.close_after:
-                    session.closing = True
             except Exception:
                 log.exception("bug while serving %s; closing that connection", session.peer)
                 out.append(b"SERVER_ERROR internal error\r\n")
                 session.closing = True
+            session.last_cmd = self.daemon.clock.current   # idle time counts from here
             if session.closing or flow.write_paused:
                 break
-            if len(out) > 64:
-                self.flush()
+            if len(out) > 64 or session.pins.held:
+                self.flush()        # a slow reader then pins at most one request's values
+                written = 0
         if out:
             self.flush()
         if session.closing and not out:

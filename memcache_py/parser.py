@@ -151,8 +151,7 @@ class RequestParser:
                 raise UnknownCommand()
         parse = PARSERS.get(tokens[0])
         if parse is None:
-            # memcached closes on an unknown verb ending in HTTP/..., except m* (meta) verbs
-            if tokens[-1].startswith(b"HTTP/") and tokens[0][:1] != b"m":
+            if _is_http_probe(tokens):
                 raise CloseConnection("HTTP request")
             raise UnknownCommand()
         request = parse(tokens)
@@ -218,6 +217,22 @@ class RequestParser:
             return NEED_DATA
         self.state = LINE
         return ValueDiscarded()
+
+
+# First letters memcached dispatches on before its HTTP check: an unknown verb starting with
+# one of these is answered ERROR (as are 1-byte verbs and 2-byte m* meta verbs).
+_DISPATCHED_FIRST_LETTERS = frozenset(b"gsacidt")
+
+
+def _is_http_probe(tokens: list[bytes]) -> bool:
+    """memcached closes silently on an unknown command whose last token starts with HTTP/."""
+    verb = tokens[0]
+    if len(verb) == 1 or verb[0] in _DISPATCHED_FIRST_LETTERS or (
+            verb[0] == 0x6D and len(verb) == 2):              # b"m?"
+        return False
+    # past MAX_TOKENS - 1 tokens memcached's last token is the unsplit rest of the line
+    last = tokens[MAX_TOKENS - 1] if len(tokens) >= MAX_TOKENS else tokens[-1]
+    return last.startswith(b"HTTP/")
 
 
 def _is_get(buf: bytes, pos: int) -> bool:

@@ -60,18 +60,20 @@ class RunningServer:
         await self.close()
 
     async def close(self) -> None:
+        """Stop accepting, run no more requests, let queued replies drain, then close."""
         for t in self._tasks:
             t.cancel()
         for s in self.servers:
             s.close()
         self.daemon.accepting = False
-        deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
-        while any(c.closing is False and c.pins.held for c in self.daemon.connections):
-            if asyncio.get_running_loop().time() > deadline:
-                break
+        for session in list(self.daemon.connections):
+            session.protocol.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_SECONDS
+        while self.daemon.connections and loop.time() < deadline:
             await asyncio.sleep(0.01)
         for session in list(self.daemon.connections):
-            session.close()
+            session.close()             # a reader that will not drain is cut off
         await asyncio.sleep(0)
 
 
@@ -115,7 +117,8 @@ async def _every_second(daemon: Daemon) -> None:
         now = daemon.clock.tick()
         if idle > 0:
             for session in list(daemon.connections):
-                if now - session.last_cmd > idle:
+                # memcached kicks only connections waiting for a command (conn_new_cmd)
+                if now - session.last_cmd > idle and session.protocol.waiting_for_command():
                     daemon.stats.idle_kicks += 1
                     session.close()
 
