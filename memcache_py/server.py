@@ -210,8 +210,11 @@ def run(settings) -> int:
         print(f"failed to listen on one of interface(s) {','.join(settings.listen)}: {exc}",
               file=__import__("sys").stderr)
         return 71       # EX_OSERR, as memcached
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # memcached: SIGTERM/SIGINT exit, SIGUSR1 is a graceful stop, SIGHUP only flags a reload
+    # of TLS/auth files (neither exists here), SIGPIPE is ignored.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         loop.add_signal_handler(sig, running.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload"))
     try:
         loop.add_signal_handler(signal.SIGPIPE, lambda: None)
     except (ValueError, RuntimeError, AttributeError):

@@ -418,7 +418,7 @@ OPTIONS: tuple[Option, ...] = (
       stat="inter", show=lambda v: ",".join(v) or "NULL"),
     O("verbosity", ("-v", "--verbose"), parse=_verbose, takes_arg=False,
       help="verbose (print errors/warnings while in event loop)\n"
-           "-vv: very verbose (also print client commands/responses)", stat="verbosity"),
+           "-vv: very verbose (also print the slab class table at start)", stat="verbosity"),
     O(None, stat="oldest", derive=lambda s, oldest: oldest),
     O("evictions", ("-M", "--disable-evictions"), parse=_const(False), takes_arg=False,
       help="return error on memory exhausted instead of evicting",

@@ -46,3 +46,24 @@ def test_ephemeral_port_file_and_sigterm(tmp_path):
 def test_bad_flag_exits_nonzero_before_binding():
     proc = subprocess.run(command() + ["-c", "0"], capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
+
+
+def test_sighup_is_survived_and_sigusr1_stops_gracefully(tmp_path):
+    portfile = tmp_path / "port"
+    env = dict(os.environ, MEMCACHED_PORT_FILENAME=str(portfile))
+    proc = subprocess.Popen(command() + ["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-m", "8"],
+                            env=env)
+    try:
+        deadline = time.monotonic() + 15
+        while not portfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        port = int(portfile.read_text().splitlines()[0].split(": ")[1])
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        assert proc.poll() is None
+        assert Conn("127.0.0.1", port).cmd(b"version\r\n").startswith(b"VERSION")
+        proc.send_signal(signal.SIGUSR1)
+        assert proc.wait(5) == 0
+    finally:
+        proc.kill()
+        proc.wait()
