@@ -93,9 +93,11 @@ class Session:
     def release(self) -> None:
         """Give back every pin and reservation; called on every way a connection ends."""
         if self.pending is not None:
-            self.cache.store.release(self.pending[1])
+            off = self.pending[1]
             self.pending = None
             self.parser.abandon_value()
+            if off in self.cache.store.refs:    # not already linked or released
+                self.cache.store.release(off)
         self.pins.release_all()
 
 
@@ -137,7 +139,8 @@ def handle_get(session: Session, req: Get, out: list) -> None:
     stats.cmd_get += len(keys)
     stats.get_hits += hits
     stats.get_misses += len(keys) - hits
-    out.append(END)
+    if req.end:
+        out.append(END)
 
 
 def _handle_get_general(session: Session, req: Get, out: list) -> None:
@@ -160,7 +163,8 @@ def _handle_get_general(session: Session, req: Get, out: list) -> None:
         if not req.touch:
             stats.get_hits += 1
         _append_value(session, store, key, off, req.with_cas, out, not req.touch)
-    out.append(END)
+    if req.end:
+        out.append(END)
 
 
 def _append_value(session: Session, store, key: bytes, off: int, with_cas: bool,
@@ -206,8 +210,8 @@ def handle_store(session: Session, req: Store, out: list) -> None:
 def handle_value(session: Session, req: ValueReceived, out: list) -> None:
     """The data block of the pending store is in the chunk: link or drop it."""
     header, off = session.pending  # type: ignore[misc]
-    session.pending = None
     COMPLETERS[type(header)](session, header, off, req.valid, out)
+    session.pending = None          # only now: if the completer fails, release() still has it
 
 
 def handle_discarded(session: Session, req: ValueDiscarded, out: list) -> None:

@@ -102,8 +102,20 @@ class MemcacheProtocol(asyncio.Protocol):
                 self.transport.close()               # type: ignore[union-attr]
                 return
         self.daemon.stats.bytes_read += len(data)
-        session.parser.receive_data(data)
+        try:
+            session.parser.receive_data(data)
+        except Exception:
+            self._bug(session)
+            return
         self.process()
+
+    def _bug(self, session: Session) -> None:
+        """Our bug, not the client's: log it, answer SERVER_ERROR, close this connection."""
+        log.exception("bug while serving %s; closing that connection", session.peer)
+        self.out.append(b"SERVER_ERROR internal error\r\n")
+        session.closing = True
+        self.flush()
+        self.transport.close()                       # type: ignore[union-attr]
 
     def process(self) -> None:
         """Execute buffered requests until more input is needed or writing must pause."""
@@ -114,6 +126,7 @@ class MemcacheProtocol(asyncio.Protocol):
         handlers = HANDLERS
         written = 0                             # out[:written] counts as already written
         while True:
+            mark = len(out)                     # a failing request's partial reply is dropped
             try:
                 req = parser.next_request()     # re-bound on every parser state change
                 if req is NEED_DATA:
@@ -132,6 +145,7 @@ class MemcacheProtocol(asyncio.Protocol):
                     out.append(exc.reply)
             except Exception:
                 log.exception("bug while serving %s; closing that connection", session.peer)
+                del out[mark:]
                 out.append(b"SERVER_ERROR internal error\r\n")
                 session.closing = True
             session.last_cmd = self.daemon.clock.current   # idle time counts from here

@@ -26,6 +26,8 @@ KEY_MAX_LENGTH = 250        # memcached KEY_MAX_LENGTH
 LINE_MAX_NO_NEWLINE = 2048  # memcached closes a non-get connection holding this much without \n
 GET_LINE_MAX = 4 * 1024 * 1024  # our bound on one multi-get line (memcached grows its buffer)
 READ_BUFFER_SIZE = 16384    # memcached reads 16 KB at a time: a longer non-get line never fits
+GET_SLICE = 64              # a multi-get is served this many keys at a time, so flow control
+                            # and pins apply between slices (the reply bytes are unchanged)
 MAX_TOKENS = 24             # memcached's tokenizer: at most 23 tokens then the unsplit rest
 INT32_MAX = 2**31 - 1
 _new_tuple = tuple.__new__  # builds a NamedTuple request without its Python-level __new__
@@ -53,6 +55,8 @@ class RequestParser:
                        DATA: self._copy_value, SWALLOW: self._swallow}
         self._buf = b""             # unconsumed input
         self._parts: list[bytes] = []  # reads appended to an incomplete line, not yet joined
+        self._more: Get | None = None  # a multi-get whose later slices are still to come
+        self._more_at = 0
         self._parts_len = 0
         self._pos = 0               # read offset into _buf
         self._scan = 0              # where the search for "\n" resumes
@@ -126,6 +130,8 @@ class RequestParser:
         raise RuntimeError("storage header not answered: call receive_value_into/discard_value")
 
     def _next_line(self):
+        if self._more is not None:
+            return self._next_get_slice()
         buf, pos = self._buf, self._pos
         if pos >= len(buf):
             return NEED_DATA
@@ -158,7 +164,19 @@ class RequestParser:
         if type(request) in DATA_HEADERS:       # a data block of request.nbytes + 2 follows
             self.state = AWAIT_SINK
             self._pending = request.nbytes + 2
+        elif type(request) is Get and len(request.keys) > GET_SLICE:
+            self._more, self._more_at = request, 0
+            return self._next_get_slice()
         return request
+
+    def _next_get_slice(self) -> Get:
+        whole, start = self._more, self._more_at
+        keys = whole.keys[start:start + GET_SLICE]          # type: ignore[union-attr]
+        self._more_at = start + GET_SLICE
+        end = self._more_at >= len(whole.keys)              # type: ignore[union-attr]
+        if end:
+            self._more = None
+        return Get(keys, whole.with_cas, whole.touch, whole.exptime, end)  # type: ignore
 
     def _check_unterminated(self, buf: bytes, pos: int) -> None:
         # memcached: >2048 bytes and no newline closes the connection unless it is a get.
@@ -292,7 +310,7 @@ def parse_get(tokens: list[bytes]) -> Get:
         for k in keys:
             if len(k) > KEY_MAX_LENGTH:
                 raise ClientError(BAD_FORMAT)
-    return _new_tuple(Get, (keys, tokens[0] == b"gets", False, 0))
+    return _new_tuple(Get, (keys, tokens[0] == b"gets", False, 0, True))
 
 
 def parse_gat(tokens: list[bytes]) -> Get:

@@ -11,11 +11,12 @@ from typing import NamedTuple
 
 
 class Get(NamedTuple):
-    """get/gets/bget <key>+ and gat/gats <exptime> <key>+."""
+    """get/gets/bget <key>+ and gat/gats <exptime> <key>+ (or one slice of a huge one)."""
     keys: list[bytes]
     with_cas: bool          # gets/gats
     touch: bool             # gat/gats
     exptime: int
+    end: bool = True        # the last slice: its reply ends with END
 
 
 class Store(NamedTuple):

@@ -190,7 +190,32 @@ def test_long_get_line_keeps_reading():
     p.receive_data(b"get " + keys[:10000])
     assert p.next_request() is NEED_DATA
     p.receive_data(keys[10000:] + b"\r\n")
-    assert len(p.next_request().keys) == 3000
+    assert len(all_get_keys(p)) == 3000
+
+
+def all_get_keys(p):
+    """The keys of a multi-get served in slices (GET_SLICE keys each, END on the last)."""
+    keys = []
+    while True:
+        req = p.next_request()
+        assert type(req) is Get
+        keys += req.keys
+        if req.end:
+            return keys
+
+
+def test_huge_multiget_comes_in_slices_with_one_end():
+    p = RequestParser()
+    p.receive_data(b"gets " + b" ".join(b"k%d" % i for i in range(200)) + b"\r\nversion\r\n")
+    slices = []
+    while True:
+        req = p.next_request()
+        if type(req) is not Get:
+            break
+        slices.append(req)
+    assert [len(r.keys) for r in slices] == [64, 64, 64, 8]
+    assert [r.end for r in slices] == [False, False, False, True]
+    assert all(r.with_cas for r in slices) and type(req) is Version
 
 
 def test_complete_long_line_is_parsed():
