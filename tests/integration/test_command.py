@@ -20,18 +20,23 @@ def command():
     return [exe] if os.path.exists(exe) else [sys.executable, "-m", "memcache_py"]
 
 
-def test_ephemeral_port_file_and_sigterm(tmp_path):
+def start_on_ephemeral_port(tmp_path):
+    """`memcache-py -p -1`; the port comes back through MEMCACHED_PORT_FILENAME."""
     portfile = tmp_path / "port"
     env = dict(os.environ, MEMCACHED_PORT_FILENAME=str(portfile))
     proc = subprocess.Popen(command() + ["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-m", "8"],
                             env=env)
+    deadline = time.monotonic() + 15
+    while not portfile.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    line = portfile.read_text().splitlines()[0]
+    assert line.startswith("TCP INET: ")
+    return proc, int(line.split(": ")[1])
+
+
+def test_ephemeral_port_file_and_sigterm(tmp_path):
+    proc, port = start_on_ephemeral_port(tmp_path)
     try:
-        deadline = time.monotonic() + 15
-        while not portfile.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        line = portfile.read_text().splitlines()[0]
-        assert line.startswith("TCP INET: ")
-        port = int(line.split(": ")[1])
         c = Conn("127.0.0.1", port)
         assert c.cmd(b"set a 0 0 1\r\nb\r\n") == b"STORED\r\n"
         start = time.monotonic()
@@ -49,15 +54,8 @@ def test_bad_flag_exits_nonzero_before_binding():
 
 
 def test_sighup_is_survived_and_sigusr1_stops_gracefully(tmp_path):
-    portfile = tmp_path / "port"
-    env = dict(os.environ, MEMCACHED_PORT_FILENAME=str(portfile))
-    proc = subprocess.Popen(command() + ["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-m", "8"],
-                            env=env)
+    proc, port = start_on_ephemeral_port(tmp_path)
     try:
-        deadline = time.monotonic() + 15
-        while not portfile.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        port = int(portfile.read_text().splitlines()[0].split(": ")[1])
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)
         assert proc.poll() is None
