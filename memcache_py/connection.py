@@ -38,6 +38,7 @@ class MemcacheProtocol(asyncio.Protocol):
         self.flow: FlowControl | None = None
         self.out: list = []         # reply pieces not yet handed to the transport
         self.first_data = True
+        self.draining = False       # shutting down: finish replies, then half-close
 
     # ---- lifecycle ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -83,19 +84,32 @@ class MemcacheProtocol(asyncio.Protocol):
                 and self.transport.get_write_buffer_size() == 0)
 
     def stop(self) -> None:
-        """Graceful shutdown: run no more requests; close once queued replies are sent."""
+        """Graceful shutdown: run no more requests; end the stream once replies are queued."""
         session = self.session
         if session is None:
             return
         session.closing = True
+        self.draining = True
         if not self.out:
-            self.transport.close()          # type: ignore[union-attr]  (close() drains)
+            self._close_after_replies()
+
+    def _close_after_replies(self) -> None:
+        transport = self.transport
+        if not self.draining or not transport.can_write_eof():   # type: ignore[union-attr]
+            transport.close()                                     # type: ignore[union-attr]
+            return
+        # Shutting down: a close() with unread input would make the kernel send RST and drop
+        # reply bytes still in its send queue. Send FIN after the replies instead, and keep
+        # reading (and dropping) until the peer closes or the server's deadline closes us.
+        if not transport.is_closing():                            # type: ignore[union-attr]
+            transport.write_eof()                                 # type: ignore[union-attr]
+        self.flow.resume_reading()                                # type: ignore[union-attr]
 
     # ---- input -------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         session = self.session
-        if session is None:
-            return
+        if session is None or self.draining:
+            return                  # shutting down: input is read and dropped, never run
         if self.first_data:
             self.first_data = False
             if data[0] == BINARY_REQUEST_MAGIC:     # binary protocol: not spoken here
@@ -157,7 +171,7 @@ class MemcacheProtocol(asyncio.Protocol):
         if out:
             self.flush()
         if session.closing and not out:
-            self.transport.close()                   # type: ignore[union-attr]
+            self._close_after_replies()
         elif flow.write_paused:
             flow.pause_reading()
         elif flow.read_paused:
