@@ -158,7 +158,7 @@ class Cache:
         store.slab_counters[store.class_of(off)].touch_hits += 1
         return off
 
-    def arith(self, key: bytes, incr: bool, delta: int, cas_unique: int = 0) -> int | None:
+    def arith(self, key: bytes, incr: bool, delta: int) -> int | None:
         """incr/decr: the new value, or None when the key is missing.
 
         Raises ClientError for a non-numeric value, ServerError when a longer value needs
