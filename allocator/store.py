@@ -261,8 +261,13 @@ class ItemStore:
             if not sizes & ITEM_FETCHED:
                 words[w + SIZES] = sizes | ITEM_FETCHED
             if (times & TIME_MASK) < now - ITEM_UPDATE_INTERVAL:
-                self.touch_time(off, now)
+                self.touch_time(off, now)       # bump(), inlined: this is the get path
         return off
+
+    def bump(self, off: int, now: int) -> None:
+        """memcached's do_item_update: to the LRU head at most once per ITEM_UPDATE_INTERVAL."""
+        if self.words[(off >> 3) + TIMES] & TIME_MASK < now - ITEM_UPDATE_INTERVAL:
+            self.touch_time(off, now)
 
     def touch_time(self, off: int, now: int) -> None:
         """Record an access now and move the item to its LRU head (memcached do_item_update)."""

@@ -68,7 +68,7 @@ class Cache:
         old = store.get(key, now, bump=False)
         if mode == b"add":
             if old != NIL:
-                self._update(old, now)
+                store.bump(old, now)
                 store.release(off)
                 return NOT_STORED
             store.link(off, key)
@@ -127,11 +127,6 @@ class Cache:
         store.release(off)
         store.link(joined, key)
         return STORED
-
-    def _update(self, off: int, now: int) -> None:
-        """memcached's do_item_update: bump at most once per ITEM_UPDATE_INTERVAL."""
-        if self.store.times_of(off)[0] < now - 60:
-            self.store.touch_time(off, now)
 
     # ---- other commands --------------------------------------------------------------------
     def delete(self, key: bytes) -> bool:
@@ -192,7 +187,7 @@ class Cache:
             # In place, right-padded with spaces to the old length; a new CAS.
             write_value(store, off, text.ljust(nbytes))
             store.new_cas(off)
-            self._update(off, now)
+            store.bump(off, now)
             return value
         # Longer (or someone is reading the old bytes): a new item of exactly the new length.
         _, exptime = store.times_of(off)

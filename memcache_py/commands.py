@@ -39,7 +39,7 @@ class Daemon:
         self.clock = cache.clock
         self.stats = cache.stats
         self.verbosity = settings.verbosity
-        self.track_sizes = getattr(settings, "track_sizes", False)
+        self.track_sizes = settings.track_sizes         # stats sizes_enable|disable
         self.accepting = True
         self.connections: set = set()           # live sessions, for `stats conns`
         self.listeners: list[tuple[int, str]] = []  # (fd, "tcp:host:port") for `stats conns`

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from allocator import ITEM_UPDATE_INTERVAL, NIL, ItemTooLarge, OutOfMemory
-from allocator.item import ITEM_FETCHED, ITEM_FREE, ITEM_STALE, ITEM_TOKEN_SENT
+from allocator import NIL, ItemTooLarge, OutOfMemory
+from allocator.item import ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT
 
 from .cache import EXISTS, NOT_FOUND, NOT_STORED, STORED, write_value
 from .errors import ClientError, ServerError
@@ -20,9 +20,6 @@ from .meta import (MetaArith, MetaDebug, MetaDelete, MetaGet, MetaNoop, MetaSet,
                    echo_opaque_key, encode_key, opaque, server_flags)
 
 Session = Any       # commands.Session; not imported, commands.py sits above this module
-# memcached's ITEM_KEY_BINARY: the key came base64-encoded (ms ... b), so `k` and `me` re-encode
-# it. The next it_flags bit after allocator/item.py's ITEM_FREE; reserve() clears it.
-ITEM_KEY_BINARY = ITEM_FREE << 1
 U32 = 0xFFFFFFFF
 CRLF = b"\r\n"
 STORE_CODES = {STORED: b"HD", NOT_STORED: b"NS", EXISTS: b"EX", NOT_FOUND: b"NF"}
@@ -54,8 +51,7 @@ def handle_mg(session: Session, req: MetaGet, out: list) -> None:
         session.pins.add(off)
     if not req.no_update:               # memcached bumps after reading h/l (do_item_bump)
         store.set_it_flags(off, ITEM_FETCHED)
-        if store.times_of(off)[0] < now - ITEM_UPDATE_INTERVAL:
-            store.touch_time(off, now)
+        store.bump(off, now)
     counters = store.slab_counters[store.class_of(off)]
     if ttl_set:
         stats.cmd_touch += 1

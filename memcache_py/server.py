@@ -188,11 +188,11 @@ def _write_port_file(addresses: list[tuple[str, int]]) -> None:
 
 def new_event_loop(settings) -> asyncio.AbstractEventLoop:
     """uvloop's loop unless `-o loop=asyncio` (or uvloop is missing)."""
-    if getattr(settings, "loop", "auto") != "asyncio":
+    if settings.loop != "asyncio":
         try:
             import uvloop
         except ImportError:
-            if getattr(settings, "loop", "auto") == "uvloop":
+            if settings.loop == "uvloop":
                 raise
         else:
             return uvloop.new_event_loop()

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .cnum import safe_strtol
-from .errors import BAD_FORMAT, ClientError, UnknownCommand
-from .errors import RawError as RawErrorLine
+from .errors import BAD_FORMAT, ClientError, RawError, UnknownCommand
 from .requests import LruCrawler, Stats
 from .settings import settings_stats
 from .stats import general_stats, items_stats, render, sizes_stats, slabs_stats
@@ -151,7 +150,7 @@ def _class_ids(store, spec: bytes) -> list[int]:
         return list(range(1, len(store.slabs.classes)))
     ids = [safe_strtol(t) for t in spec.split(b",")]
     if any(i is None or not 0 < i < len(store.slabs.classes) for i in ids):
-        raise RawErrorLine("BADCLASS invalid class id")
+        raise RawError("BADCLASS invalid class id")
     return ids      # type: ignore[return-value]
 
 
