@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from allocator.slabclass import DEFAULT_SLAB_CHUNK_MAX, PAGE_SIZE
 
+from . import cnum
+
 VERSION_LINE = "memcached 1.6.18"   # what -V prints: tools parse this line
 EX_USAGE = 64                      # sysexits.h, memcached's exit status for most -I/-m/-B errors
 EX_CONFIG = 1                      # memcached's `return 1` from main() for in-loop checks
@@ -136,7 +138,6 @@ class Option:
 
 _INT_PREFIX = re.compile(r"\s*([+-]?\d+)")
 _FLOAT_PREFIX = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
-_UINT_FULL = re.compile(r"\s*([+-]?)(\d+)(?:\s.*)?", re.DOTALL)
 
 
 def _int32(value: int) -> int:
@@ -158,11 +159,8 @@ def atof(text: str) -> float:
 
 
 def safe_strtoul(text: str) -> int | None:
-    """memcached's safe_strtoul into a uint32_t: digits then end or whitespace, no minus sign."""
-    m = _UINT_FULL.fullmatch(text)
-    if not m or (m.group(1) == "-" and int(m.group(2))) or int(m.group(2)) >= 1 << 64:
-        return None
-    return int(m.group(2)) & 0xFFFFFFFF
+    """memcached's safe_strtoul into a uint32_t (cnum.safe_strtoul, for argv strings)."""
+    return cnum.safe_strtoul(text.encode("utf-8", "surrogateescape"))
 
 
 def _strtol8(text: str) -> int:
