@@ -55,3 +55,23 @@ def pytest_terminal_summary(terminalreporter):
                 f"target 127.0.0.1:{harness.TARGET_PORT}" if harness.TARGET_PORT else
                 "memcached vs memcache_py")
         terminalreporter.write_line(f"differential {module}: {n} cases in {secs:.1f}s ({mode})")
+
+
+def case_params(corpus):
+    """One pytest param per case; declared expected differences run as non-strict xfail."""
+    for c in corpus:
+        marks = []
+        if c.expected_difference and not harness.SELF_TEST:
+            marks.append(pytest.mark.xfail(reason=c.expected_difference, strict=False))
+        yield pytest.param(c.name, marks=marks, id=c.name)
+
+
+def check_disjoint_keys(corpus) -> None:
+    """Cases on the shared server pair run concurrently: no key may be used by two of them."""
+    owner: dict[bytes, str] = {}
+    for c in corpus:
+        if c.needs_fresh:
+            continue
+        for k in harness.request_keys(c):
+            assert owner.setdefault(k, c.name) == c.name, (
+                f"key {k[:40]!r} is used by shared cases {owner[k]!r} and {c.name!r}")
