@@ -2,11 +2,15 @@
 
 memcached mallocs 1 MB pages on demand up to `-m`, and lets every slab class have its first
 page even past the limit (spec/slabs.md §3). We reserve all of that once, as ONE numpy array of
-`limit + one page per class`; numpy's zeroed allocation is backed lazily by the kernel, so
-the process's RSS grows only with the pages actually handed out, as memcached's does.
+`limit + one page per class`, over an anonymous mmap: the kernel backs it lazily, so the
+process's RSS grows only with the pages actually handed out, as memcached's does. The mmap
+object is kept as `mem` too: slicing it is the cheapest way Python has to copy arena bytes
+out (a key to compare, a value into a reply), about half the cost of a memoryview slice.
 """
 
 from __future__ import annotations
+
+import mmap
 
 import numpy as np
 
@@ -18,8 +22,9 @@ class Arena:
         self.page_size = page_size
         self.limit_bytes = limit_bytes                            # -m
         self.capacity_pages = capacity_pages                      # -m plus first-page headroom
-        self.buffer = np.zeros(capacity_pages * page_size, dtype=np.uint8)
-        self.bytes = memoryview(self.buffer)                     # byte view: keys and values
+        self.mem = mmap.mmap(-1, capacity_pages * page_size)     # bytes out: mem[a:b]
+        self.buffer = np.frombuffer(self.mem, dtype=np.uint8)    # the numpy arena
+        self.bytes = memoryview(self.buffer)                     # byte views: values in/out
         self.words = self.bytes.cast("q")                        # int64 view: item headers
         self.pages_used = 0                                       # pages handed out so far
         self.malloced = 0                                         # memcached's total_malloced

@@ -23,9 +23,9 @@ MAX_FILL = 0.7          # live + tombstones over slots before a rebuild
 class KeyIndex:
     """A dict-like map from key bytes to the offset of the linked item holding that key."""
 
-    def __init__(self, arena_bytes: memoryview, words: memoryview, header_size: int,
+    def __init__(self, arena_mem, words: memoryview, header_size: int,
                  capacity: int = MIN_CAPACITY):
-        self._mv = arena_bytes
+        self._mem = arena_mem               # the arena's mmap: a slice is bytes, cheap to compare
         self._words = words
         self._hdr = header_size
         self._alloc(capacity)
@@ -41,7 +41,7 @@ class KeyIndex:
     def _same_key(self, off: int, key: bytes) -> bool:
         nkey = (self._words[(off >> 3) + SIZES] >> NKEY_SHIFT) & NKEY_MASK
         start = off + self._hdr
-        return nkey == len(key) and self._mv[start:start + nkey] == key
+        return nkey == len(key) and self._mem[start:start + nkey] == key
 
     def get(self, key: bytes, default=None):
         h = hash(key)
@@ -55,7 +55,7 @@ class KeyIndex:
                 nkey = len(key)
                 start = off + self._hdr
                 if ((self._words[(off >> 3) + SIZES] >> NKEY_SHIFT) & NKEY_MASK) == nkey \
-                        and self._mv[start:start + nkey] == key:
+                        and self._mem[start:start + nkey] == key:
                     return off
             i = (i + 1) & mask
 

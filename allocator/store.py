@@ -53,7 +53,7 @@ class ItemStore:
         self.cas_enabled = cas_enabled
         self.evictions = evictions                 # False with -M
         self.header_size = HEADER_SIZE_CAS if cas_enabled else HEADER_SIZE
-        self.index = KeyIndex(self.arena.bytes, self.arena.words, self.header_size)
+        self.index = KeyIndex(self.arena.mem, self.arena.words, self.header_size)
                                                    # key -> offset of its linked item
         self.refs: dict[int, int] = {}             # pinned item offset -> pin count
         self.chains: dict[int, list[int]] = {}     # chunked item -> its further chunks
@@ -303,7 +303,7 @@ class ItemStore:
     def key_of(self, off: int) -> bytes:
         nkey = (self.arena.words[(off >> 3) + SIZES] >> NKEY_SHIFT) & NKEY_MASK
         start = off + self.header_size
-        return bytes(self.arena.bytes[start:start + nkey])
+        return self.arena.mem[start:start + nkey]
 
     def nbytes_of(self, off: int) -> int:
         return self.arena.words[(off >> 3) + SIZES] & NBYTES_MASK

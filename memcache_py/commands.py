@@ -48,6 +48,7 @@ class Daemon:
         self.prefix_delimiter = settings.stat_key_prefix.encode()[:1] or b":"
         self.lru_crawler = settings.lru_crawler      # lru_crawler enable|disable
         self.on_shutdown: Callable[[bool], None] = lambda graceful: None
+        self.lone_get = lone_get(self)          # `get <key>` alone in a read (hot path)
 
     @property
     def curr_connections(self) -> int:
@@ -143,6 +144,42 @@ def handle_get(session: Session, req: Get, out: list) -> None:
         out.append(END)
 
 
+def lone_get(daemon: Daemon) -> Callable[[Session, bytes, list], bytes | None]:
+    """The server of `get <key>` alone in a read (parser.lone_request), for this daemon.
+
+    It returns the whole reply as bytes, or None after queueing it in `out` (a value sent as
+    pinned views of the arena). Same counts and bytes as handle_get; its state is bound once
+    here rather than looked up per request, since this is the commonest request of all.
+    """
+    cache = daemon.cache
+    store, clock, stats = cache.store, cache.clock, cache.stats
+    get, words, mem, header_size = store.get, store.words, store.arena.mem, store.header_size
+    counters, page_class = store.slab_counters, store.slabs.page_class
+    page_shift = store.slabs.page_shift
+
+    def serve(session: Session, key: bytes, out: list) -> bytes | None:
+        if daemon.detail_enabled:
+            handle_get(session, Get([key], False, False, 0), out)
+            return None
+        off = get(key, clock.current)
+        stats.cmd_get += 1
+        if off == NIL:
+            stats.get_misses += 1
+            return END
+        stats.get_hits += 1
+        sizes = words[(off >> 3) + 3]          # SIZES: nbytes | nkey << 32 | it_flags << 40
+        nbytes = sizes & 0xFFFFFFFF
+        if nbytes > INLINE_VALUE_MAX or sizes & ITEM_CHUNKED:
+            _append_value(session, store, key, off, False, out)
+            out.append(END)
+            return None
+        counters[page_class[off >> page_shift]].get_hits += 1
+        start = off + header_size + ((sizes >> 32) & 0xFF)
+        return b"VALUE %s %d %d\r\n%sEND\r\n" % (key, words[(off >> 3) + 4], nbytes,
+                                                  mem[start:start + nbytes + 2])
+    return serve
+
+
 def _handle_get_general(session: Session, req: Get, out: list) -> None:
     """gat/gats (touch and count as touches), and gets while `stats detail` is on."""
     cache = session.cache
@@ -205,6 +242,31 @@ def handle_store(session: Session, req: Store, out: list) -> None:
         return
     session.pending = (req, off)
     session.parser.receive_value_into(cache.store.value_views(off))
+
+
+def handle_whole_store(session: Session, req: Store, data: bytes, out: list) -> None:
+    """A set whose whole data block came in the same read as its header (its last
+    `nbytes + 2` bytes, CRLF checked): handle_store and handle_value without the parser."""
+    cache = session.cache
+    if session.daemon.detail_enabled:
+        session.daemon.record_detail(req.key, 2)
+    try:
+        off = cache.reserve(req.mode, req.key, req.flags, req.exptime, req.nbytes)
+    except ServerError as exc:  # too large / out of memory: the block is dropped with the read
+        if not req.noreply:
+            out.append(exc.reply)
+        return
+    session.pending = (req, off)    # if anything below fails, release() gives it back
+    value = memoryview(data)[len(data) - req.nbytes - 2:]
+    at = 0
+    for view in cache.store.value_views(off):
+        n = len(view)
+        view[:] = value[at:at + n]
+        at += n
+    reply = cache.complete_store(req.mode, req.key, off, req.cas_unique)
+    session.pending = None
+    if not req.noreply:
+        out.append(reply)
 
 
 def handle_value(session: Session, req: ValueReceived, out: list) -> None:

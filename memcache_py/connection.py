@@ -13,12 +13,12 @@ import asyncio
 import logging
 import socket
 
-from .commands import HANDLERS, Daemon, Session
+from .commands import HANDLERS, Daemon, Session, handle_get, handle_whole_store
 from .errors import ProtocolError
 from .flow_control import WRITE_PIECE, FlowControl
 from .meta import MetaNoop
 from .parser import NEED_DATA, RequestParser
-from .requests import Get
+from .requests import Get, Store
 
 log = logging.getLogger("memcache_py")
 
@@ -39,6 +39,7 @@ class MemcacheProtocol(asyncio.Protocol):
         self.out: list = []         # reply pieces not yet handed to the transport
         self.first_data = True
         self.draining = False       # shutting down: finish replies, then half-close
+        self.lone_get = daemon.lone_get
 
     # ---- lifecycle ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -116,12 +117,47 @@ class MemcacheProtocol(asyncio.Protocol):
                 self.transport.close()               # type: ignore[union-attr]
                 return
         self.daemon.stats.bytes_read += len(data)
+        if not self.out and not session.closing and not self.flow.write_paused:  # type: ignore
+            req = session.parser.lone_request(data)
+            if type(req) is bytes:              # get <key>: the commonest request of all
+                try:
+                    reply = self.lone_get(session, req, self.out)
+                except Exception:
+                    self.out.clear()
+                    self._bug(session)
+                    return
+                session.last_cmd = self.daemon.clock.current
+                if reply is None:
+                    self.flush()
+                else:
+                    self.daemon.stats.bytes_written += len(reply)
+                    self.transport.write(reply)      # type: ignore[union-attr]
+                return
+            if req is not None:
+                self._serve_lone(session, req, data)
+                return
         try:
             session.parser.receive_data(data)
         except Exception:
             self._bug(session)
             return
         self.process()
+
+    def _serve_lone(self, session: Session, req: Get | Store, data: bytes) -> None:
+        """One whole get or set in one read (parser.lone_request): handled straight away."""
+        out = self.out
+        try:
+            if type(req) is Get:
+                handle_get(session, req, out)
+            else:
+                handle_whole_store(session, req, data, out)
+        except Exception:
+            out.clear()
+            self._bug(session)
+            return
+        session.last_cmd = self.daemon.clock.current
+        if out:
+            self.flush()
 
     def _bug(self, session: Session) -> None:
         """Our bug, not the client's: log it, answer SERVER_ERROR, close this connection."""

@@ -16,7 +16,7 @@ the value is ever made. No asyncio, socket, numpy or allocator import here.
 from __future__ import annotations
 
 from .cnum import safe_strtol, safe_strtoul, safe_strtoull
-from .errors import BAD_FORMAT, ClientError, CloseConnection, UnknownCommand
+from .errors import BAD_FORMAT, ClientError, CloseConnection, ProtocolError, UnknownCommand
 from .meta import META_DATA_HEADERS, META_PARSERS
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
@@ -91,6 +91,51 @@ class RequestParser:
     def buffered(self) -> int:
         """Bytes received and not yet consumed."""
         return len(self._buf) - self._pos + self._parts_len
+
+    # ---- the lone-request shortcut -------------------------------------------------------
+    def lone_request(self, data: bytes) -> bytes | Get | Store | None:
+        """`data` as one whole `get`/`gets` line or one whole `set` (header, value, CRLF).
+
+        With one request in flight per connection (most clients) nearly every read is exactly
+        one of these; serving it straight from the read skips buffering and the state machine.
+        None means "not that simple" and the caller feeds `data` to `receive_data` instead:
+        nothing is buffered then, so the read is the request. The checks and line parsers are
+        the general path's; whatever they refuse goes the general way and gets the same reply.
+        `get <key>` comes back as the key alone (bytes), the commonest request of all. A set
+        comes back only if its data block ends in CRLF; its value is the last `nbytes + 2`
+        bytes of `data`.
+        """
+        if self._pos < len(self._buf) or self._state != LINE or self._parts \
+                or self._more is not None:
+            return None
+        if data[:4] == b"get ":
+            key = data[4:-2]
+            if data[-2:] == b"\r\n" and 0 < len(key) <= KEY_MAX_LENGTH and b" " not in key \
+                    and b"\n" not in key and 0 not in key:
+                return key
+        end = data.find(b"\n")
+        if end < 4 or end > LINE_MAX_NO_NEWLINE or data[end - 1] != 13:
+            return None
+        line = data[:end - 1]
+        if 0 in line:
+            return None
+        tokens = line.split(b" ")
+        verb = tokens[0]
+        if b"" in tokens:
+            return None
+        try:
+            if verb == b"get" or verb == b"gets":
+                if end != len(data) - 1 or len(tokens) > GET_SLICE + 1:
+                    return None
+                return parse_get(tokens)
+            if verb != b"set":
+                return None
+            request = parse_storage(tokens)
+        except ProtocolError:
+            return None
+        if end + request.nbytes + 3 != len(data) or data[-2:] != b"\r\n":
+            return None
+        return request
 
     # ---- storage data phase --------------------------------------------------------------
     def receive_value_into(self, views: list[memoryview]) -> None:

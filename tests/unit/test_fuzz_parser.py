@@ -25,7 +25,7 @@ from memcache_py.errors import ProtocolError
 from memcache_py.meta import MetaSet
 from memcache_py.parser import (DATA_HEADERS, GET_LINE_MAX, LINE_MAX_NO_NEWLINE, NEED_DATA,
                                 RequestParser)
-from memcache_py.requests import ValueDiscarded, ValueReceived
+from memcache_py.requests import Get, ValueDiscarded, ValueReceived
 
 pytestmark = pytest.mark.unit
 
@@ -348,3 +348,67 @@ def test_trickled_get_line_costs_linear_time():
         if req.end:
             break
     assert keys == n * 256
+
+
+# ---------------------------------------------------------------------------------------------
+# The lone-request shortcut agrees with the general path
+# ---------------------------------------------------------------------------------------------
+def _general(data: bytes):
+    """What the general path makes of `data` fed to an idle parser: (request, consumed all)."""
+    p = RequestParser()
+    p.receive_data(data)
+    try:
+        req = p.next_request()
+    except ProtocolError as exc:
+        return exc, False
+    if type(req) in DATA_HEADERS:
+        sink = bytearray(req.nbytes + 2)
+        p.receive_value_into([memoryview(sink)])
+        done = p.next_request()
+        return (req, done, bytes(sink)), p.buffered == 0
+    return req, p.buffered == 0 and p.next_request() is NEED_DATA
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False), st.integers(0, 2))
+def test_lone_request_means_what_the_general_path_means(rng, how):
+    """Whatever `lone_request` accepts, the general parser reads as the same single request
+    (and a set's block as valid, ending exactly at the end of the read)."""
+    cmd = valid_command(rng)
+    data = cmd if how == 0 else mutate(rng, cmd) if how == 1 else cmd + valid_command(rng)
+    lone = RequestParser().lone_request(data)
+    if lone is None:
+        return
+    general, whole = _general(data)
+    assert whole, data
+    if type(lone) is bytes:
+        assert type(general) is Get and general.keys == [lone], data
+        assert not general.with_cas and not general.touch, data
+    elif type(general) is tuple:
+        req, done, value = general
+        assert req == lone and done == ValueReceived(True), data
+        assert value == data[len(data) - lone.nbytes - 2:]
+    else:
+        assert general == lone, data
+
+
+@pytest.mark.parametrize("data", [
+    b"get k\r\n", b"get a b\r\n", b"gets k\r\n", b"set k 0 0 1\r\nv\r\n",
+    b"set k 0 0 1 noreply\r\nv\r\n", b"get a\rb\r\n"])
+def test_lone_request_takes_the_common_shapes(data):
+    assert RequestParser().lone_request(data) is not None
+
+
+@pytest.mark.parametrize("data", [
+    b"get k\n", b"get  k\r\n", b"get k \r\n", b"get \r\n", b"get k\r\nget j\r\n",
+    b"get " + b"k" * 251 + b"\r\n", b"get k\x00\r\n", b"set k 0 0 1\r\nvv\r\n",
+    b"set k 0 0 2\r\nv\r\n", b"set k 0 0 1\r\nvxx", b"add k 0 0 1\r\nv\r\n",
+    b"set k 0 0 -1\r\nv\r\n", b"gat 0 k\r\n", b"mg k v\r\n", b"get k\r\n\r\n"])
+def test_lone_request_leaves_the_rest_to_the_general_path(data):
+    assert RequestParser().lone_request(data) is None
+
+
+def test_lone_request_only_when_nothing_is_buffered():
+    p = RequestParser()
+    p.receive_data(b"get par")
+    assert p.lone_request(b"get k\r\n") is None
