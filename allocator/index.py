@@ -72,9 +72,12 @@ class KeyIndex:
             if cur == TOMBSTONE:
                 if free < 0:
                     free = i
-            elif hashes[i] == h and self._same_key(cur, key):
-                slots[i] = off
-                return cur
+            elif hashes[i] == h:                        # _same_key, inlined: the set path
+                start = cur + self._hdr
+                if ((self._words[(cur >> 3) + SIZES] >> NKEY_SHIFT) & NKEY_MASK) == len(key) \
+                        and self._mem[start:start + len(key)] == key:
+                    slots[i] = off
+                    return cur
             i = (i + 1) & mask
         if free >= 0:
             i = free

@@ -18,7 +18,7 @@ from __future__ import annotations
 from .arena import Arena
 from .errors import ItemTooLarge, OutOfMemory
 from .eviction import pull_tail
-from .item import (CAS, FLAGS, HEADER_SIZE, HEADER_SIZE_CAS, ITEM_CHUNKED, ITEM_FETCHED,
+from .item import (CAS, CLASS, FLAGS, HEADER_SIZE, HEADER_SIZE_CAS, ITEM_CHUNKED, ITEM_FETCHED,
                    ITEM_FREE, ITEM_LINKED, NBYTES_MASK, NIL, NKEY_MASK, NKEY_SHIFT, SIZES,
                    TIME_MASK, TIMES)
 from .index import KeyIndex
@@ -88,8 +88,10 @@ class ItemStore:
         chunk_max = self.classes.slab_chunk_max
         sizes = nbytes | (nkey << NKEY_SHIFT)
         if ntotal <= chunk_max:
-            off = self.alloc_chunk(self.classes.class_for(ntotal), now)
+            cid = self.classes.class_for(ntotal)
+            off = self.alloc_chunk(cid, now)
         else:
+            cid = len(self.classes)
             off = self._alloc_chain(self.header_size + len(key) + nbytes + 2, now)
             sizes |= ITEM_CHUNKED
         w = off >> 3
@@ -97,6 +99,7 @@ class ItemStore:
         words[w + TIMES] = now | (exptime << 32)
         words[w + SIZES] = sizes
         words[w + FLAGS] = flags
+        words[w + CLASS] = ntotal | (cid << 32)
         if self.cas_enabled:
             words[w + CAS] = 0
         start = off + self.header_size
@@ -145,11 +148,10 @@ class ItemStore:
         if self.cas_enabled:
             self.cas_id = cas = self.cas_id + 1
             words[w + CAS] = cas
-        slabs = self.slabs
-        cid = slabs.page_class[off >> slabs.page_shift]
+        class_ntotal = words[w + CLASS]
+        cid = class_ntotal >> 32
+        ntotal = class_ntotal & 0xFFFFFFFF
         self.lru.push_head(cid, off)
-        ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
-                  + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] += ntotal
         self.bytes += ntotal
         self.curr_items += 1
@@ -184,16 +186,18 @@ class ItemStore:
         w = off >> 3
         sizes = words[w + SIZES]
         words[w + SIZES] = sizes & ~ITEM_LINKED
-        slabs = self.slabs
-        cid = slabs.page_class[off >> slabs.page_shift]
+        class_ntotal = words[w + CLASS]
+        cid = class_ntotal >> 32
+        ntotal = class_ntotal & 0xFFFFFFFF
         self.lru.unlink(cid, off)
-        ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
-                  + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] -= ntotal
         self.bytes -= ntotal
         self.curr_items -= 1
         if off not in self.refs:
-            self._free(off)
+            if sizes & ITEM_CHUNKED:
+                self._free(off)
+            else:
+                self.slabs.free(off)
 
     def _free(self, off: int) -> None:
         for extra in self.chains.pop(off, ()):
@@ -351,6 +355,18 @@ class ItemStore:
             n -= take
         return views
 
+    def fill_value(self, off: int, src) -> None:
+        """Write a received value and its CRLF (`src`, bytes-like) into a reserved item."""
+        sizes = self.arena.words[(off >> 3) + SIZES]
+        if not sizes & ITEM_CHUNKED:                # one span: a single slice assignment
+            start = off + self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK)
+            self.arena.mem[start:start + len(src)] = src
+            return
+        at = 0
+        for view in self.value_views(off):
+            view[:] = src[at:at + len(view)]
+            at += len(view)
+
     def value_bytes(self, off: int) -> bytes:
         """The value without CRLF, copied (for incr/decr, append and tests; not the get path)."""
         return b"".join(self.value_views(off))[:-2]
@@ -403,6 +419,8 @@ class ItemStore:
                 assert sizes & ITEM_LINKED, f"unlinked item {off} in LRU {cid}"
                 assert self.index.get(self.key_of(off)) == off, f"LRU item {off} not indexed"
                 assert self.class_of(off) == cid
+                assert words[(off >> 3) + CLASS] == self.item_total(off) | (cid << 32), \
+                    f"item {off}: CLASS word does not match its class and ntotal"
             linked += len(lru)
             held = sum(1 for off in self.refs if self.class_of(off) == cid
                        and not words[(off >> 3) + SIZES] & ITEM_LINKED)

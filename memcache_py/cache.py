@@ -61,7 +61,7 @@ class Cache:
         store = self.store
         now = self.clock.current
         self.stats.cmd_set += 1
-        store.slab_counters[store.class_of(off)].cmd_set += 1
+        store.slab_counters[store.slabs.page_class[off >> store.slabs.page_shift]].cmd_set += 1
         if mode == b"set":              # link() replaces whatever the key held
             store.link(off, key)
             return STORED

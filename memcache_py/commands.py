@@ -116,8 +116,10 @@ def handle_get(session: Session, req: Get, out: list) -> None:
     now = cache.clock.current
     get = store.get
     words = store.words
-    arena_bytes = store.arena.bytes
+    mem = store.arena.mem
     header_size = store.header_size
+    counters, page_class = store.slab_counters, store.slabs.page_class
+    page_shift = store.slabs.page_shift
     with_cas = req.with_cas
     keys = req.keys
     hits = 0
@@ -132,10 +134,10 @@ def handle_get(session: Session, req: Get, out: list) -> None:
             _append_value(session, store, key, off, with_cas, out)
             continue
         # inlined _append_value for the common small plain get
-        store.slab_counters[store.slabs.page_class[off >> store.slabs.page_shift]].get_hits += 1
+        counters[page_class[off >> page_shift]].get_hits += 1
         start = off + header_size + ((sizes >> 32) & 0xFF)
-        out.append(b"VALUE %s %d %d\r\n" % (key, words[(off >> 3) + 4], nbytes)
-                   + arena_bytes[start:start + nbytes + 2])
+        out.append(b"VALUE %s %d %d\r\n%s" % (key, words[(off >> 3) + 4], nbytes,
+                                              mem[start:start + nbytes + 2]))
     stats = cache.stats
     stats.cmd_get += len(keys)
     stats.get_hits += hits
@@ -222,7 +224,7 @@ def _append_value(session: Session, store, key: bytes, off: int, with_cas: bool,
         header = b"VALUE %s %d %d\r\n" % (key, words[w + 4], nbytes)
     if nbytes <= INLINE_VALUE_MAX and not sizes & ITEM_CHUNKED:
         start = off + store.header_size + ((sizes >> 32) & 0xFF)
-        out.append(header + store.arena.bytes[start:start + nbytes + 2])
+        out.append(header + store.arena.mem[start:start + nbytes + 2])
         return
     out.append(header)
     out.extend(store.value_views(off))
@@ -244,29 +246,22 @@ def handle_store(session: Session, req: Store, out: list) -> None:
     session.parser.receive_value_into(cache.store.value_views(off))
 
 
-def handle_whole_store(session: Session, req: Store, data: bytes, out: list) -> None:
+def handle_whole_store(session: Session, req: Store, data: bytes) -> bytes:
     """A set whose whole data block came in the same read as its header (its last
-    `nbytes + 2` bytes, CRLF checked): handle_store and handle_value without the parser."""
+    `nbytes + 2` bytes, CRLF checked): handle_store and handle_value without the parser.
+    Returns the reply line (b"" under noreply)."""
     cache = session.cache
     if session.daemon.detail_enabled:
         session.daemon.record_detail(req.key, 2)
     try:
         off = cache.reserve(req.mode, req.key, req.flags, req.exptime, req.nbytes)
     except ServerError as exc:  # too large / out of memory: the block is dropped with the read
-        if not req.noreply:
-            out.append(exc.reply)
-        return
+        return b"" if req.noreply else exc.reply
     session.pending = (req, off)    # if anything below fails, release() gives it back
-    value = memoryview(data)[len(data) - req.nbytes - 2:]
-    at = 0
-    for view in cache.store.value_views(off):
-        n = len(view)
-        view[:] = value[at:at + n]
-        at += n
+    cache.store.fill_value(off, memoryview(data)[len(data) - req.nbytes - 2:])
     reply = cache.complete_store(req.mode, req.key, off, req.cas_unique)
     session.pending = None
-    if not req.noreply:
-        out.append(reply)
+    return b"" if req.noreply else reply
 
 
 def handle_value(session: Session, req: ValueReceived, out: list) -> None:

@@ -40,6 +40,8 @@ class MemcacheProtocol(asyncio.Protocol):
         self.first_data = True
         self.draining = False       # shutting down: finish replies, then half-close
         self.lone_get = daemon.lone_get
+        self.stats = daemon.stats           # bound once: read on every request
+        self.clock = daemon.clock
 
     # ---- lifecycle ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -116,7 +118,8 @@ class MemcacheProtocol(asyncio.Protocol):
             if data[0] == BINARY_REQUEST_MAGIC:     # binary protocol: not spoken here
                 self.transport.close()               # type: ignore[union-attr]
                 return
-        self.daemon.stats.bytes_read += len(data)
+        stats = self.stats
+        stats.bytes_read += len(data)
         if not self.out and not session.closing and not self.flow.write_paused:  # type: ignore
             req = session.parser.lone_request(data)
             if type(req) is bytes:              # get <key>: the commonest request of all
@@ -126,11 +129,11 @@ class MemcacheProtocol(asyncio.Protocol):
                     self.out.clear()
                     self._bug(session)
                     return
-                session.last_cmd = self.daemon.clock.current
+                session.last_cmd = self.clock.current
                 if reply is None:
                     self.flush()
                 else:
-                    self.daemon.stats.bytes_written += len(reply)
+                    stats.bytes_written += len(reply)
                     self.transport.write(reply)      # type: ignore[union-attr]
                 return
             if req is not None:
@@ -145,19 +148,22 @@ class MemcacheProtocol(asyncio.Protocol):
 
     def _serve_lone(self, session: Session, req: Get | Store, data: bytes) -> None:
         """One whole get or set in one read (parser.lone_request): handled straight away."""
-        out = self.out
         try:
             if type(req) is Get:
-                handle_get(session, req, out)
+                handle_get(session, req, self.out)
+                reply = None
             else:
-                handle_whole_store(session, req, data, out)
+                reply = handle_whole_store(session, req, data)
         except Exception:
-            out.clear()
+            self.out.clear()
             self._bug(session)
             return
-        session.last_cmd = self.daemon.clock.current
-        if out:
+        session.last_cmd = self.clock.current
+        if reply is None:
             self.flush()
+        elif reply:
+            self.stats.bytes_written += len(reply)
+            self.transport.write(reply)                  # type: ignore[union-attr]
 
     def _bug(self, session: Session) -> None:
         """Our bug, not the client's: log it, answer SERVER_ERROR, close this connection."""
@@ -217,7 +223,8 @@ class MemcacheProtocol(asyncio.Protocol):
     def flush(self) -> None:
         """Hand queued pieces to the transport as joined bytes, while it accepts more."""
         out, flow = self.out, self.flow
-        if len(out) <= 4 and not flow.write_paused:  # type: ignore[union-attr]
+        if not flow.write_paused and (len(out) <= 4                    # type: ignore[union-attr]
+                                      or sum(map(len, out)) <= WRITE_PIECE):
             data = b"".join(out)                     # the common case: one small batch
             out.clear()
             self.daemon.stats.bytes_written += len(data)

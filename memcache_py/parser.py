@@ -108,11 +108,14 @@ class RequestParser:
         if self._pos < len(self._buf) or self._state != LINE or self._parts \
                 or self._more is not None:
             return None
-        if data[:4] == b"get ":
+        head = data[:4]
+        if head == b"get ":
             key = data[4:-2]
             if data[-2:] == b"\r\n" and 0 < len(key) <= KEY_MAX_LENGTH and b" " not in key \
                     and b"\n" not in key and 0 not in key:
                 return key
+        elif head != b"set " and head != b"gets":
+            return None
         end = data.find(b"\n")
         if end < 4 or end > LINE_MAX_NO_NEWLINE or data[end - 1] != 13:
             return None
@@ -120,17 +123,16 @@ class RequestParser:
         if 0 in line:
             return None
         tokens = line.split(b" ")
-        verb = tokens[0]
         if b"" in tokens:
             return None
         try:
-            if verb == b"get" or verb == b"gets":
-                if end != len(data) - 1 or len(tokens) > GET_SLICE + 1:
-                    return None
-                return parse_get(tokens)
-            if verb != b"set":
+            if head == b"set ":
+                request = parse_storage(tokens)
+            elif end != len(data) - 1 or len(tokens) > GET_SLICE + 1 \
+                    or tokens[0] != b"get" and tokens[0] != b"gets":
                 return None
-            request = parse_storage(tokens)
+            else:
+                return parse_get(tokens)
         except ProtocolError:
             return None
         if end + request.nbytes + 3 != len(data) or data[-2:] != b"\r\n":
@@ -320,30 +322,31 @@ def _key(tok: bytes, noreply: bool = False) -> bytes:
 def parse_storage(tokens: list[bytes]) -> Store:
     """set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]
     cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]"""
-    is_cas = tokens[0] == b"cas"
     n = len(tokens)
-    if not (6 <= n <= 7 if is_cas else 5 <= n <= 6):
+    is_cas = tokens[0] == b"cas"
+    if is_cas:
+        if n != 6 and n != 7:
+            raise UnknownCommand()
+    elif n != 5 and n != 6:
         raise UnknownCommand()
     noreply = tokens[-1] == b"noreply"
-    key = tokens[1]
+    key, f, e, b = tokens[1], tokens[2], tokens[3], tokens[4]
     if len(key) > KEY_MAX_LENGTH:
         raise ClientError(BAD_FORMAT, noreply)
-    f, e, b = tokens[2], tokens[3], tokens[4]
-    if f.isdigit() and e.isdigit() and b.isdigit() and len(f) < 10 and len(e) < 10 \
-            and len(b) < 10:
+    if (f + e + b).isdigit() and len(f) < 10 and len(e) < 10 and len(b) < 10:
         flags, exptime, nbytes = int(f), int(e), int(b)   # the common case: small plain digits
     else:
         flags, exptime, nbytes = safe_strtoul(f), safe_strtol(e), safe_strtol(b)
         if flags is None or exptime is None or nbytes is None:
+            raise ClientError(BAD_FORMAT, noreply)
+        if nbytes < 0 or nbytes > INT32_MAX - 2:
             raise ClientError(BAD_FORMAT, noreply)
     cas_unique = 0
     if is_cas:
         cas_unique = safe_strtoull(tokens[5])
         if cas_unique is None:
             raise ClientError(BAD_FORMAT, noreply)
-    if nbytes < 0 or nbytes > INT32_MAX - 2:
-        raise ClientError(BAD_FORMAT, noreply)
-    return Store(tokens[0], key, flags, exptime, nbytes, cas_unique, noreply)
+    return _new_tuple(Store, (tokens[0], key, flags, exptime, nbytes, cas_unique, noreply))
 
 
 def parse_get(tokens: list[bytes]) -> Get:
@@ -351,10 +354,8 @@ def parse_get(tokens: list[bytes]) -> Get:
     if len(tokens) < 2:
         raise UnknownCommand()
     keys = tokens[1:]
-    if len(keys) > 1 or len(keys[0]) > KEY_MAX_LENGTH:
-        for k in keys:
-            if len(k) > KEY_MAX_LENGTH:
-                raise ClientError(BAD_FORMAT)
+    if max(map(len, keys)) > KEY_MAX_LENGTH:
+        raise ClientError(BAD_FORMAT)
     return _new_tuple(Get, (keys, tokens[0] == b"gets", False, 0, True))
 
 
