@@ -15,10 +15,11 @@ from typing import Any
 from allocator import NIL
 from allocator.item import ITEM_CHUNKED
 
+from .budget import COPY_BUDGET, LINE_BUDGET, MemoryBudget
 from .cache import Cache
 from .cnum import safe_strtol, safe_strtoul
 from .errors import BAD_FORMAT, ClientError, ProtocolError, RawError, ServerError, UnknownCommand
-from .parser import RequestParser
+from .parser import IT_REFCOUNT_LIMIT, RequestParser
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
@@ -48,6 +49,9 @@ class Daemon:
         self.prefix_delimiter = settings.stat_key_prefix.encode()[:1] or b":"
         self.lru_crawler = settings.lru_crawler      # lru_crawler enable|disable
         self.on_shutdown: Callable[[bool], None] = lambda graceful: None
+        # what all connections together may hold beyond their per-connection bounds
+        self.line_budget = MemoryBudget(settings.read_buf_mem_limit or LINE_BUDGET)
+        self.copy_budget = MemoryBudget(COPY_BUDGET)
         self.lone_get = lone_get(self)          # `get <key>` alone in a read (hot path)
 
     @property
@@ -109,7 +113,7 @@ INLINE_VALUE_MAX = 2048     # values up to this size are copied into the reply l
 
 def handle_get(session: Session, req: Get, out: list) -> None:
     """get|gets|bget <key>*, gat|gats <exptime> <key>*  (the hot path: kept flat on purpose)"""
-    if req.touch or session.daemon.detail_enabled:
+    if req.touch or session.daemon.detail_enabled or req.refs is not None:
         return _handle_get_general(session, req, out)
     cache = session.cache
     store = cache.store
@@ -183,16 +187,24 @@ def lone_get(daemon: Daemon) -> Callable[[Session, bytes, list], bytes | None]:
 
 
 def _handle_get_general(session: Session, req: Get, out: list) -> None:
-    """gat/gats (touch and count as touches), and gets while `stats detail` is on."""
+    """gat/gats (touch and count as touches), gets while `stats detail` is on, and gets long
+    enough to reach memcached's per-item reference cap (`req.refs`)."""
     cache = session.cache
     store = cache.store
     stats = cache.stats
     now = cache.clock.current
     detail = session.daemon.record_detail if session.daemon.detail_enabled else None
+    refs = req.refs     # only get/gets lines can be that long (other lines close past 16 KB)
     if not req.touch:
         stats.cmd_get += len(req.keys)
     for key in req.keys:
         off = cache.touch(key, req.exptime) if req.touch else store.get(key, now)
+        if refs is not None and off != NIL:
+            n = refs.get(off, 0) + 1        # the link holds one more reference
+            if n >= IT_REFCOUNT_LIMIT:
+                off = NIL                   # memcached's limited_get: a miss
+            else:
+                refs[off] = n
         if detail is not None:
             detail(key, 0, off != NIL)
         if off == NIL:

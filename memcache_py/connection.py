@@ -3,8 +3,10 @@
 bytes -> RequestParser -> HANDLERS -> reply pieces -> one joined transport.write per batch.
 Reply pieces that are views of the arena keep their items pinned until joined into the bytes
 handed to the transport (the join is the one copy: transports may keep references to what
-they are given, so they are only ever given bytes). Every way a connection ends releases
-its pins and any half-received item (`Session.release`).
+they are given, so they are only ever given bytes). When writing pauses with views still
+queued they are copied out and unpinned, within the daemon's copy budget. Every way a
+connection ends releases its pins and any half-received item (`Session.release`), and gives
+back what it took from the daemon's budgets (`budget.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .requests import Get, Store
 log = logging.getLogger("memcache_py")
 
 TOO_MANY_CONNECTIONS = b"ERROR Too many open connections\r\n"
+OUT_OF_MEMORY_READING = b"SERVER_ERROR out of memory reading request\r\n"
 WRITTEN_AT_ONCE = {Get, MetaNoop}   # replies memcached transmits before reading further
 BINARY_REQUEST_MAGIC = 0x80     # first byte of a binary-protocol request
 
@@ -42,6 +45,8 @@ class MemcacheProtocol(asyncio.Protocol):
         self.lone_get = daemon.lone_get
         self.stats = daemon.stats           # bound once: read on every request
         self.clock = daemon.clock
+        self.line_charge = 0        # bytes taken from the daemon's line budget
+        self.copied = 0             # bytes of queued copies taken from its copy budget
 
     # ---- lifecycle ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -74,6 +79,12 @@ class MemcacheProtocol(asyncio.Protocol):
         self.out.clear()
         session.release()
         self.daemon.connections.discard(session)
+        if self.line_charge:
+            self.daemon.line_budget.give(self.line_charge)
+            self.line_charge = 0
+        if self.copied:
+            self.daemon.copy_budget.give(self.copied)
+            self.copied = 0
 
     def close(self) -> None:
         if self.transport is not None:
@@ -210,6 +221,8 @@ class MemcacheProtocol(asyncio.Protocol):
             if len(out) > 64 or session.pins.held:
                 self.flush()        # a slow reader then pins at most one request's values
                 written = 0
+        if parser.unterminated != self.line_charge:
+            self._charge_line(session, parser.unterminated)
         if out:
             self.flush()
         if session.closing and not out:
@@ -218,6 +231,22 @@ class MemcacheProtocol(asyncio.Protocol):
             flow.pause_reading()
         elif flow.read_paused:
             flow.resume_reading()
+
+    def _charge_line(self, session: Session, held: int) -> None:
+        """A get line past 2048 bytes still waiting for its newline holds `held` bytes: they
+        count against the daemon's line budget, so N such clients cannot hold N x
+        GET_LINE_MAX. Past the budget: memcached's read-buffer reply, then close."""
+        if session.closing:
+            return                          # its charge goes back in connection_lost
+        budget, charge = self.daemon.line_budget, self.line_charge
+        if held > charge:
+            if not budget.take(held - charge):
+                self.out.append(OUT_OF_MEMORY_READING)
+                session.closing = True
+                return
+        else:
+            budget.give(charge - held)
+        self.line_charge = held
 
     # ---- output ------------------------------------------------------------------------
     def flush(self) -> None:
@@ -232,8 +261,11 @@ class MemcacheProtocol(asyncio.Protocol):
         else:
             self._flush_pieces()
         pins = self.session.pins                     # type: ignore[union-attr]
-        if not out and pins.held:
-            pins.release_all()
+        if pins.held:
+            if not out:
+                pins.release_all()
+            else:                                    # writing paused with views queued
+                self._copy_queued_views()
 
     def _flush_pieces(self) -> None:
         # Large output: at most WRITE_PIECE bytes joined at a time, stopping when the
@@ -249,6 +281,27 @@ class MemcacheProtocol(asyncio.Protocol):
             self.daemon.stats.bytes_written += len(data)
             transport.write(data)                    # type: ignore[union-attr]
 
+    def _copy_queued_views(self) -> None:
+        """Writing paused with views of the arena still queued: copy them out and unpin their
+        items, so slow readers cannot keep the LRU tail from being evicted. The copies come
+        from the daemon's copy budget; past it the views stay pinned (memcached, too, holds
+        references to what it has not written)."""
+        out = self.out
+        size = sum(p.nbytes for p in out if type(p) is memoryview)
+        if not self.daemon.copy_budget.take(size):
+            return
+        for i, piece in enumerate(out):
+            if type(piece) is memoryview:
+                out[i] = QueuedCopy(piece)
+        self.copied += size
+        self.session.pins.release_all()              # type: ignore[union-attr]
+
+    def _settle_copies(self) -> None:
+        """Give the copy budget back for copies handed to the transport since they were made."""
+        left = sum(len(p) for p in self.out if type(p) is QueuedCopy)
+        self.daemon.copy_budget.give(self.copied - left)
+        self.copied = left
+
     def pause_writing(self) -> None:
         if self.flow is not None:
             self.flow.write_paused = True
@@ -258,8 +311,16 @@ class MemcacheProtocol(asyncio.Protocol):
             return
         self.flow.write_paused = False
         self.flush()
+        if self.copied:         # copies exist only while paused, so this is where they go
+            self._settle_copies()
         if self.session is not None and not self.flow.write_paused:
             self.process()
+
+
+class QueuedCopy(bytearray):
+    """A queued reply piece copied out of the arena, counted in the daemon's copy budget."""
+
+    __slots__ = ()
 
 
 def _peer(transport: asyncio.BaseTransport) -> str:

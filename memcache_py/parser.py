@@ -28,6 +28,9 @@ GET_LINE_MAX = 4 * 1024 * 1024  # our bound on one multi-get line (memcached gro
 READ_BUFFER_SIZE = 16384    # memcached reads 16 KB at a time: a longer non-get line never fits
 GET_SLICE = 64              # a multi-get is served this many keys at a time, so flow control
                             # and pins apply between slices (the reply bytes are unchanged)
+IT_REFCOUNT_LIMIT = 60000   # memcached's limited_get: an item holding more references is a
+                            # miss; its link holds one, so a command needs this many keys to
+                            # reach it
 MAX_TOKENS = 24             # memcached's tokenizer: at most 23 tokens then the unsplit rest
 INT32_MAX = 2**31 - 1
 _new_tuple = tuple.__new__  # builds a NamedTuple request without its Python-level __new__
@@ -66,6 +69,8 @@ class RequestParser:
         self._view_off = 0          # bytes already written into the current view
         self._left = 0              # bytes left to copy (DATA) or drop (SWALLOW)
         self._pending = 0           # <bytes>+2 of the header awaiting a sink
+        self.unterminated = 0       # bytes held by a get line past LINE_MAX_NO_NEWLINE that
+                                    # still waits for its newline (the caller budgets them)
 
     # ---- input ---------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -79,6 +84,7 @@ class RequestParser:
             self._parts_len += len(data)
             return
         else:
+            self.unterminated = 0           # a long line ends here, or is measured again
             held = self._buf[self._pos:]
             if self._parts:
                 held += b"".join(self._parts)
@@ -212,6 +218,8 @@ class RequestParser:
             self.state = AWAIT_SINK
             self._pending = request.nbytes + 2
         elif type(request) is Get and len(request.keys) > GET_SLICE:
+            if len(request.keys) >= IT_REFCOUNT_LIMIT:     # counted across all its slices
+                request = request._replace(refs={})
             self._more, self._more_at = request, 0
             return self._next_get_slice()
         return request
@@ -223,7 +231,8 @@ class RequestParser:
         end = self._more_at >= len(whole.keys)              # type: ignore[union-attr]
         if end:
             self._more = None
-        return Get(keys, whole.with_cas, whole.touch, whole.exptime, end)  # type: ignore
+        return Get(keys, whole.with_cas, whole.touch, whole.exptime, end,  # type: ignore
+                   whole.refs)                                      # type: ignore
 
     def _check_unterminated(self, buf: bytes, pos: int) -> None:
         # memcached: >2048 bytes and no newline closes the connection unless it is a get.
@@ -231,6 +240,7 @@ class RequestParser:
         if held <= LINE_MAX_NO_NEWLINE:
             return
         if _is_get(buf, pos) and held <= GET_LINE_MAX:
+            self.unterminated = held
             return
         raise CloseConnection("line too long")
 
@@ -356,7 +366,7 @@ def parse_get(tokens: list[bytes]) -> Get:
     keys = tokens[1:]
     if max(map(len, keys)) > KEY_MAX_LENGTH:
         raise ClientError(BAD_FORMAT)
-    return _new_tuple(Get, (keys, tokens[0] == b"gets", False, 0, True))
+    return _new_tuple(Get, (keys, tokens[0] == b"gets", False, 0, True, None))
 
 
 def parse_gat(tokens: list[bytes]) -> Get:

@@ -17,6 +17,8 @@ class Get(NamedTuple):
     touch: bool             # gat/gats
     exptime: int
     end: bool = True        # the last slice: its reply ends with END
+    refs: dict | None = None  # item -> references so far in this command, shared by its
+                              # slices; only set when the command can reach IT_REFCOUNT_LIMIT
 
 
 class Store(NamedTuple):

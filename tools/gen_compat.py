@@ -162,6 +162,10 @@ SUBOPT_NOTES: dict[str, tuple[str, str]] = {
     "no_chunked_items": ("same", "slab_chunk_max = 1 MB"),
     "modern": ("same", "a no-op, as in 1.6.18"),
     "loop": ("extra", "memcache_py only: `auto` (uvloop when installed), `uvloop`, `asyncio`"),
+    "read_buf_mem_limit": ("differs", "caps the bytes all connections hold in get lines past "
+                           "2048 bytes still waiting for their newline (past it: `SERVER_ERROR "
+                           "out of memory reading request`, then close); 0 means 32 MB here "
+                           "(memcached: no limit)"),
 }
 
 GLOB_NOTES = {"ext_*": "extstore is not available; every `ext_` option is accepted and ignored",

@@ -30,19 +30,7 @@ def add(c: Case) -> None:
     CASES.append(c)
 
 
-KNOWN_ISSUES: dict[str, str] = {
-    "mget_refcount_cap_get": (
-        "memcached answers a key of a multi-get as a miss once its item is referenced 60000 "
-        "times (IT_REFCOUNT_LIMIT in limited_get): 60001 x `get k` gives 59999 VALUEs and 2 "
-        "get_misses; memcache_py sends all 60001 and pins the item without limit"),
-    "mget_refcount_cap_gets": "the same IT_REFCOUNT_LIMIT cap for gets (CAS shown)",
-    "slow_readers_do_not_pin_the_tail": (
-        "memcached holds no reference to a value once the kernel took its bytes and runs no "
-        "more of a blocked connection's requests, so 5 slow readers of the 5 tail items do not "
-        "stop evictions; memcache_py keeps the values of the request it was sending when the "
-        "reader stopped pinned (memcached holds those too, but has written more to the kernel "
-        "by then) and refuses the store with SERVER_ERROR out of memory"),
-}
+KNOWN_ISSUES: dict[str, str] = {}
 
 INTENDED_DIFFERENCES: dict[str, str] = {
     "line_get_over_get_line_max_partial": (

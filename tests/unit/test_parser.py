@@ -3,7 +3,7 @@
 import pytest
 
 from memcache_py.errors import ClientError, CloseConnection, ProtocolError, UnknownCommand
-from memcache_py.parser import NEED_DATA, RequestParser
+from memcache_py.parser import IT_REFCOUNT_LIMIT, NEED_DATA, RequestParser
 from memcache_py.requests import (Arith, Delete, FlushAll, Get, Quit, Stats, Store, Touch,
                                   ValueDiscarded, ValueReceived, Verbosity, Version)
 
@@ -216,6 +216,40 @@ def test_huge_multiget_comes_in_slices_with_one_end():
     assert [len(r.keys) for r in slices] == [64, 64, 64, 8]
     assert [r.end for r in slices] == [False, False, False, True]
     assert all(r.with_cas for r in slices) and type(req) is Version
+
+
+def test_only_a_multiget_long_enough_to_reach_the_refcount_cap_counts_references():
+    """memcached's IT_REFCOUNT_LIMIT: one counter per command, shared by all its slices."""
+    p = RequestParser()
+    p.receive_data(b"get " + b"k " * (IT_REFCOUNT_LIMIT - 1) + b"\r\n"
+                   + b"gets " + b"k " * IT_REFCOUNT_LIMIT + b"\r\n"
+                   + b"get " + b"k " * IT_REFCOUNT_LIMIT + b"\r\n")
+    commands = []
+    for _ in range(3):
+        slices = [p.next_request()]
+        while not slices[-1].end:
+            slices.append(p.next_request())
+        commands.append(slices)
+    assert all(r.refs is None for r in commands[0])
+    for slices in commands[1:]:
+        assert sum(len(r.keys) for r in slices) == IT_REFCOUNT_LIMIT
+        assert slices[0].refs == {} and all(r.refs is slices[0].refs for r in slices)
+    assert commands[1][0].refs is not commands[2][0].refs
+    assert p.next_request() is NEED_DATA
+
+
+def test_unterminated_counts_a_long_partial_get_line_until_its_newline():
+    """What the connection charges to the daemon's line budget (only past memcached's 2048)."""
+    p = RequestParser()
+    p.receive_data(b"get " + b"k " * 1000)
+    assert p.next_request() is NEED_DATA and p.unterminated == 0
+    p.receive_data(b"k " * 1000)
+    assert p.next_request() is NEED_DATA and p.unterminated == p.buffered == 4004
+    p.receive_data(b"k " * 1000)
+    assert p.next_request() is NEED_DATA and p.unterminated == 6004
+    p.receive_data(b"k\r\nget " + b"k " * 10)
+    assert len(all_get_keys(p)) == 3001 and p.unterminated == 0
+    assert p.next_request() is NEED_DATA and p.unterminated == 0
 
 
 def test_complete_long_line_is_parsed():
