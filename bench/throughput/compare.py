@@ -44,17 +44,17 @@ class Workload:
 
 
 WORKLOADS = (
-    Workload("get90_set10_100B", "90% get / 10% set, 100-byte values, 128 conns (memaslap)",
-             "ops/s", 0.6, MemaslapLoad(value_size=100, set_proportion=0.1, concurrency=128)),
+    Workload("get90_set10_100B", "90% get / 10% set, 100-byte values, 32 conns (memaslap)",
+             "ops/s", 0.6, MemaslapLoad(value_size=100, set_proportion=0.1, concurrency=32)),
     Workload("multiget10_100B", "10-key multi-gets (memaslap -d 10; TPS counts keys), 10% set",
-             "keys/s", 0.6, MemaslapLoad(value_size=100, set_proportion=0.1, concurrency=128,
+             "keys/s", 0.6, MemaslapLoad(value_size=100, set_proportion=0.1, concurrency=32,
                                          multiget=10)),
     Workload("sets_100B", "sets only, 100-byte values (memaslap)", "ops/s", 0.6,
-             MemaslapLoad(value_size=100, set_proportion=1.0, concurrency=128)),
+             MemaslapLoad(value_size=100, set_proportion=1.0, concurrency=32)),
     Workload("get90_set10_16KB", "90% get / 10% set, 16 KB values (memaslap)", "ops/s", 0.6,
-             MemaslapLoad(value_size=16384, set_proportion=0.1, concurrency=128)),
-    Workload("conns500", "90% get / 10% set, 100-byte values, 500 connections (memaslap)",
-             "ops/s", 0.6, MemaslapLoad(value_size=100, set_proportion=0.1, concurrency=500)),
+             MemaslapLoad(value_size=16384, set_proportion=0.1, concurrency=32)),
+    Workload("conns512", "90% get / 10% set, 100-byte values, 512 connections (memaslap)",
+             "ops/s", 0.6, MemaslapLoad(value_size=100, set_proportion=0.1, concurrency=512)),
     Workload("get_p99_at_20k", "get latency at 20 000 gets/s, 100 conns (own client: memaslap "
              "cannot hold a rate)", "p99 µs", 1.5, None, lower_is_better=True),
 )
