@@ -127,8 +127,8 @@ def handle_get(session: Session, req: Get, out: list) -> None:
     with_cas = req.with_cas
     keys = req.keys
     hits = 0
-    for key in keys:
-        off = get(key, now)
+    found = store.get_many(keys, now) if len(keys) > 1 else [get(keys[0], now)]
+    for key, off in zip(keys, found):
         if off == NIL:
             continue
         hits += 1

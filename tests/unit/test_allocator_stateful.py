@@ -57,6 +57,25 @@ class StoreMachine(RuleBasedStateMachine):
         assert key in self.model and self._alive(key)
         assert self.store.value_bytes(off) == self.model[key][0]
 
+    @rule(keys=st.lists(KEYS, min_size=2, max_size=8))
+    def get_many(self, keys):
+        """A multi-get (repeated keys included) reads as the same gets one by one would."""
+        dead_before = self.store.get_expired + self.store.get_flushed
+        found = self.store.get_many(keys, self.now)
+        assert len(found) == len(keys)
+        # an item found dead is counted once, however often its key repeats
+        assert self.store.get_expired + self.store.get_flushed - dead_before <= len(set(keys))
+        for key, off in zip(keys, found):
+            if off == NIL:
+                self.model.pop(key, None)
+                continue
+            assert key in self.model and self._alive(key)
+            assert self.store.value_bytes(off) == self.model[key][0]
+        counters = (self.store.get_expired, self.store.get_flushed)
+        again = [self.store.get(key, self.now) for key in keys]
+        assert again == found
+        assert (self.store.get_expired, self.store.get_flushed) == counters
+
     @rule(key=KEYS)
     def delete(self, key):
         off = self.store.get(key, self.now, bump=False)

@@ -86,6 +86,29 @@ def test_lazy_expiry_counts_get_expired():
     store.check_invariants()
 
 
+def test_get_many_counts_a_dead_item_once_however_often_its_key_repeats():
+    store = ItemStore(2 * MB)
+    put(store, b"dead", exptime=NOW + 5)
+    live = put(store, b"live")
+    found = store.get_many([b"dead", b"live", b"dead", b"nope", b"live", b"dead"], NOW + 5)
+    assert found == [NIL, live, NIL, NIL, live, NIL]
+    assert store.get_expired == 1 and store.curr_items == 1
+    put(store, b"other")
+    store.flush(NOW - 1, immediate=True)
+    assert store.get_many([b"live", b"other", b"live"], NOW + 5) == [NIL, NIL, NIL]
+    assert store.get_flushed == 2 and store.curr_items == 0
+    store.check_invariants()
+
+
+def test_get_many_expires_lazily_like_get():
+    store = ItemStore(2 * MB)
+    put(store, b"k", exptime=NOW + 5)
+    assert store.get_many([b"k", b"k"], NOW + 4) != [NIL, NIL]
+    assert store.get_many([b"k", b"k"], NOW + 5) == [NIL, NIL]
+    assert store.get_expired == 1 and store.curr_items == 0
+    store.check_invariants()
+
+
 def test_flush_immediate_uses_the_cas_cliff():
     store = ItemStore(2 * MB)
     put(store, b"old")
