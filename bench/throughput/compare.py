@@ -6,7 +6,12 @@ every round; the server is pinned to core 0 and the load to core 1 (taskset). A 
 figure is the median over rounds, its ratio the median of the per-round ratios ours/memcached.
 memaslap gives the throughput workloads; the fixed-rate latency run is our own client
 (bench/throughput/fixedrate.py) because memaslap cannot hold a rate or give percentiles.
-The goals are design.md's "Numbers we hold ourselves to".
+The memory workloads (memory_100B, memory_1KB) fill the fresh server over one connection with
+about 1.4x the keys that fit in -m 64 (bench/throughput/memfill.py: pipelined noreply sets,
+then `mn` and `stats`) and take its RSS (VmRSS, MiB) as the figure, lower is better; the two
+servers must also keep the same number of items, and a row where they do not is flagged
+ITEMS DIFFER and misses its goal.
+The goals are design.md's "Numbers we hold ourselves to" and issue #8's memory targets.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from bench.stress.servers import (OURS_CMD, REPO_ROOT, ManagedServer, ServerStar
                                   taskset_prefix)
 from bench.throughput import memaslap
 from bench.throughput.memaslap import MemaslapLoad
+from bench.throughput.memfill import MemoryFill
 
 SERVER_FLAGS = ["-m", "64", "-c", "1024"]
+MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,9 @@ class Workload:
     description: str
     metric: str                       # what the figure is: "ops/s", "keys/s", "p99 µs", ...
     goal: float                       # ratio ours/memcached to reach (min, or max for latency)
-    load: MemaslapLoad | None = None  # None: the fixed-rate run of our own client
+    load: MemaslapLoad | None = None  # None (and no fill): the fixed-rate run of our own client
     lower_is_better: bool = False
+    fill: MemoryFill | None = None    # a memory workload: fill, then RSS (bench/throughput/memfill)
 
 
 WORKLOADS = (
@@ -57,6 +65,14 @@ WORKLOADS = (
              "ops/s", 0.6, MemaslapLoad(value_size=100, set_proportion=0.1, concurrency=512)),
     Workload("get_p99_at_20k", "get latency at 20 000 gets/s, 100 conns (own client: memaslap "
              "cannot hold a rate)", "p99 µs", 1.5, None, lower_is_better=True),
+    # Issue #8: at -m 64 the same items as memcached (349 504 for 100 B under -o no_modern) and
+    # RSS <= 1.5x memcached's; with 1 KB values RSS <= 1.3x. ~1.4x the keys that fit.
+    Workload("memory_100B", "RSS after filling -m 64 with 450 000 100-byte values (one conn, "
+             "noreply sets); items must equal memcached's", "RSS MiB", 1.5,
+             lower_is_better=True, fill=MemoryFill(keys=450_000, value_size=100)),
+    Workload("memory_1KB", "RSS after filling -m 64 with 90 000 1 KB values (one conn, "
+             "noreply sets); items must equal memcached's", "RSS MiB", 1.3,
+             lower_is_better=True, fill=MemoryFill(keys=90_000, value_size=1024)),
 )
 
 
@@ -95,21 +111,46 @@ def _measure_load(workload: Workload, server: ManagedServer, args, workdir: Path
         detail = {"ops": res.ops, "seconds": res.seconds, **res.counters}
         value = res.tps
         error = res.error
+    elif workload.fill is not None:
+        fill = workload.fill
+        rss_start = read_rss(server.pid)
+        detail, error = _run_client("memfill", args, [
+            "--port", str(server.port), "--keys", str(fill.keys),
+            "--value-size", str(fill.value_size), "--batch", str(fill.batch)], timeout=600)
+        rss = read_rss(server.pid) if server.alive() else None
+        detail["rss_start"] = rss_start
+        value = memory_figure(rss) if error is None else None
     else:
-        argv = [*taskset_prefix(args.load_cores), sys.executable, "-m",
-                "bench.throughput.fixedrate", "--port", str(server.port), "--rate", str(args.rate),
-                "--seconds", str(args.seconds), "--conns", str(args.latency_conns)]
-        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=args.seconds + 60)
-        try:
-            detail = json.loads(done.stdout.strip().splitlines()[-1])
-            value, error = detail.get("p99_us"), None if done.returncode == 0 else "errors in run"
-        except (IndexError, ValueError):
-            detail, value, error = {}, None, f"fixedrate failed: {done.stderr.strip()[-300:]}"
+        detail, error = _run_client("fixedrate", args, [
+            "--port", str(server.port), "--rate", str(args.rate), "--seconds", str(args.seconds),
+            "--conns", str(args.latency_conns)], timeout=args.seconds + 60)
+        value = detail.get("p99_us")
     detail["rss"] = read_rss(server.pid) if server.alive() else None
     if not server.alive():
         error = f"server died (exit {server.returncode})"
     return Measurement(workload.name, server.spec.name, rnd, value, detail, error)
+
+
+def _run_client(module: str, args, client_args: list[str],
+                timeout: float) -> tuple[dict, str | None]:
+    """Run bench.throughput.<module> on the load cores; (its last-line JSON, error or None)."""
+    argv = [*taskset_prefix(args.load_cores), sys.executable, "-m", f"bench.throughput.{module}",
+            *client_args]
+    try:
+        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {}, f"{module} timed out after {timeout:.0f}s"
+    try:
+        detail = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {}, f"{module} failed: {done.stderr.strip()[-300:]}"
+    return detail, None if done.returncode == 0 else "errors in run"
+
+
+def memory_figure(rss_bytes: int | None) -> float | None:
+    """A memory workload's figure: RSS in MiB."""
+    return None if rss_bytes is None else rss_bytes / MIB
 
 
 def _servers(args) -> list:
@@ -133,19 +174,36 @@ def summarize(workloads, measurements: list[Measurement], have_ours: bool) -> li
         ratios = [by[("ours", r)] / by[("memcached", r)] for r in rounds
                   if by.get(("ours", r)) and by.get(("memcached", r))]
         ratio = _median(ratios)
-        ok = None if ratio is None else (ratio <= w.goal if w.lower_is_better else ratio >= w.goal)
+        ratio_ok = None if ratio is None else (ratio <= w.goal if w.lower_is_better
+                                               else ratio >= w.goal)
+        mismatches = item_mismatches(mine)
+        flags = ["ITEMS DIFFER"] if mismatches else []
+        ok = ratio_ok if ratio_ok is None or not flags else False
         rows.append({"workload": w.name, "metric": w.metric, "description": w.description,
                      "memcached": _median([by.get(("memcached", r)) for r in rounds]),
                      "ours": _median([by.get(("ours", r)) for r in rounds]) if have_ours else None,
                      "ratio": ratio, "ratios": ratios, "goal": w.goal,
                      "goal_kind": "at most" if w.lower_is_better else "at least", "meets_goal": ok,
-                     "notes": _notes(mine),
+                     "ratio_ok": ratio_ok, "flags": flags, "notes": _notes(mine) + mismatches,
                      "errors": [f"{m.server} r{m.round}: {m.error}" for m in mine if m.error]})
     return rows
 
 
+def item_mismatches(mine: list[Measurement]) -> list[str]:
+    """Memory workloads: the rounds where ours kept a different number of items than memcached."""
+    items = {(m.server, m.round): m.detail.get("curr_items") for m in mine}
+    out = []
+    for rnd in sorted({m.round for m in mine}):
+        mc, ours = items.get(("memcached", rnd)), items.get(("ours", rnd))
+        if mc is not None and ours is not None and mc != ours:
+            out.append(f"ITEMS DIFFER in round {rnd + 1}: memcached {mc:,}, ours {ours:,} "
+                       f"({ours - mc:+,})")
+    return out
+
+
 def _notes(mine: list[Measurement]) -> list[str]:
-    """Who limited each figure: CPU of server and load (whole run, % of a core), late sends."""
+    """Who limited each figure: CPU of server and load (whole run, % of a core), late sends;
+    for the memory workloads, the items kept, evictions and RSS before the fill."""
     notes = []
     for server in ("memcached", "ours"):
         runs = [m.detail for m in mine if m.server == server and m.detail]
@@ -161,7 +219,17 @@ def _notes(mine: list[Measurement]) -> list[str]:
         if late is not None:
             achieved = _median([d.get("rate_achieved") for d in runs]) or 0
             note += f", {achieved:,.0f} gets/s done, late sends {late:.1f}%"
-        if load is not None and load >= 90:
+        items = _median([d.get("curr_items") for d in runs])
+        if items is not None:
+            evictions = _median([d.get("evictions") for d in runs]) or 0
+            start = _median([d.get("rss_start") for d in runs])
+            note += f", {items:,.0f} items, {evictions:,.0f} evictions"
+            if start is not None:
+                note += f", RSS {start / MIB:,.1f} MiB before the fill"
+            other = _median([d.get("other_replies") for d in runs])
+            if other:
+                note += f", {other:,.0f} unexpected replies"
+        elif load is not None and load >= 90:
             note += " (load-bound: the figure is a lower bound)"
         notes.append(note)
     return notes
@@ -173,7 +241,8 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         fmt = (lambda v: "-" if v is None else f"{v:,.0f}")
         goal = f"{'<=' if r['goal_kind'] == 'at most' else '>='}{r['goal']}x"
-        mark = {True: "ok", False: "BELOW GOAL", None: ""}[r["meets_goal"]]
+        marks = (["BELOW GOAL"] if r["ratio_ok"] is False else []) + r["flags"]
+        mark = ", ".join(marks) or ("ok" if r["meets_goal"] else "")
         lines.append([r["workload"], r["metric"], fmt(r["memcached"]), fmt(r["ours"]),
                       "-" if r["ratio"] is None else f"{r['ratio']:.2f}x", goal, mark])
     widths = [max(len(str(l[i])) for l in lines) for i in range(len(head))]
@@ -232,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     if "get_p99_at_20k" in names:
         print("get_p99_at_20k: own client (bench/throughput/fixedrate.py); memaslap cannot hold "
               "a fixed rate or report percentiles.")
+    if any(w.fill for w in workloads):
+        print("memory_*: VmRSS after the fill (bench/throughput/memfill.py); the item counts of "
+              "both servers must match, or the row is flagged ITEMS DIFFER.")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"tool": "bench.throughput", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
