@@ -129,24 +129,9 @@ class MemcacheProtocol(asyncio.Protocol):
             if data[0] == BINARY_REQUEST_MAGIC:     # binary protocol: not spoken here
                 self.transport.close()               # type: ignore[union-attr]
                 return
-        stats = self.stats
-        stats.bytes_read += len(data)
+        self.stats.bytes_read += len(data)
         if not self.out and not session.closing and not self.flow.write_paused:  # type: ignore
             req = session.parser.lone_request(data)
-            if type(req) is bytes:              # get <key>: the commonest request of all
-                try:
-                    reply = self.lone_get(session, req, self.out)
-                except Exception:
-                    self.out.clear()
-                    self._bug(session)
-                    return
-                session.last_cmd = self.clock.current
-                if reply is None:
-                    self.flush()
-                else:
-                    stats.bytes_written += len(reply)
-                    self.transport.write(reply)      # type: ignore[union-attr]
-                return
             if req is not None:
                 self._serve_lone(session, req, data)
                 return
@@ -157,10 +142,13 @@ class MemcacheProtocol(asyncio.Protocol):
             return
         self.process()
 
-    def _serve_lone(self, session: Session, req: Get | Store, data: bytes) -> None:
-        """One whole get or set in one read (parser.lone_request): handled straight away."""
+    def _serve_lone(self, session: Session, req: bytes | Get | Store, data: bytes) -> None:
+        """One whole request alone in a read (parser.lone_request), served without the request
+        loop: `get <key>` (the key, bytes), a multi-key get (Get) or a whole set (Store)."""
         try:
-            if type(req) is Get:
+            if type(req) is bytes:              # get <key>: the commonest request of all
+                reply = self.lone_get(session, req, self.out)
+            elif type(req) is Get:
                 handle_get(session, req, self.out)
                 reply = None
             else:
@@ -170,9 +158,9 @@ class MemcacheProtocol(asyncio.Protocol):
             self._bug(session)
             return
         session.last_cmd = self.clock.current
-        if reply is None:
+        if reply is None:                       # queued in out (views of the arena, pinned)
             self.flush()
-        elif reply:
+        elif reply:                             # b"": a noreply set
             self.stats.bytes_written += len(reply)
             self.transport.write(reply)                  # type: ignore[union-attr]
 
