@@ -11,8 +11,7 @@ the item's first header word in `Arena.words`.
                  ├─ word 2  TIMES    last access time | exptime << 32   (server-relative seconds)
                  ├─ word 3  SIZES    nbytes | nkey << 32 | it_flags << 40
                  ├─ word 4  FLAGS    the client's 32-bit flags
-                 ├─ word 5  CLASS    ntotal | class id << 32 (memcached's slabs_clsid), set
-                 │                   by reserve: link/unlink read it, not recompute it
+                 ├─ word 5  (spare: memcached's hash-chain pointer)
                  ├─ word 6  CAS      only when CAS is enabled (no -C)
                  ├─ key              nkey bytes at off + header_size
                  └─ data             nbytes + "\r\n" right after the key
@@ -27,7 +26,6 @@ PREV = 1
 TIMES = 2
 SIZES = 3
 FLAGS = 4
-CLASS = 5
 CAS = 6
 
 HEADER_SIZE = 48            # bytes, without CAS

@@ -18,7 +18,7 @@ from __future__ import annotations
 from .arena import Arena
 from .errors import ItemTooLarge, OutOfMemory
 from .eviction import pull_tail
-from .item import (CAS, CLASS, FLAGS, HEADER_SIZE, HEADER_SIZE_CAS, ITEM_CHUNKED, ITEM_FETCHED,
+from .item import (CAS, FLAGS, HEADER_SIZE, HEADER_SIZE_CAS, ITEM_CHUNKED, ITEM_FETCHED,
                    ITEM_FREE, ITEM_LINKED, NBYTES_MASK, NIL, NKEY_MASK, NKEY_SHIFT, SIZES,
                    TIME_MASK, TIMES)
 from .index import KeyIndex
@@ -88,10 +88,8 @@ class ItemStore:
         chunk_max = self.classes.slab_chunk_max
         sizes = nbytes | (nkey << NKEY_SHIFT)
         if ntotal <= chunk_max:
-            cid = self.classes.class_for(ntotal)
-            off = self.alloc_chunk(cid, now)
+            off = self.alloc_chunk(self.classes.class_for(ntotal), now)
         else:
-            cid = len(self.classes)
             off = self._alloc_chain(self.header_size + len(key) + nbytes + 2, now)
             sizes |= ITEM_CHUNKED
         w = off >> 3
@@ -99,7 +97,6 @@ class ItemStore:
         words[w + TIMES] = now | (exptime << 32)
         words[w + SIZES] = sizes
         words[w + FLAGS] = flags
-        words[w + CLASS] = ntotal | (cid << 32)
         if self.cas_enabled:
             words[w + CAS] = 0
         start = off + self.header_size
@@ -148,10 +145,11 @@ class ItemStore:
         if self.cas_enabled:
             self.cas_id = cas = self.cas_id + 1
             words[w + CAS] = cas
-        class_ntotal = words[w + CLASS]
-        cid = class_ntotal >> 32
-        ntotal = class_ntotal & 0xFFFFFFFF
+        slabs = self.slabs
+        cid = slabs.page_class[off >> slabs.page_shift]
         self.lru.push_head(cid, off)
+        ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
+                  + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] += ntotal
         self.bytes += ntotal
         self.curr_items += 1
@@ -186,10 +184,11 @@ class ItemStore:
         w = off >> 3
         sizes = words[w + SIZES]
         words[w + SIZES] = sizes & ~ITEM_LINKED
-        class_ntotal = words[w + CLASS]
-        cid = class_ntotal >> 32
-        ntotal = class_ntotal & 0xFFFFFFFF
+        slabs = self.slabs
+        cid = slabs.page_class[off >> slabs.page_shift]
         self.lru.unlink(cid, off)
+        ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
+                  + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] -= ntotal
         self.bytes -= ntotal
         self.curr_items -= 1
@@ -197,7 +196,7 @@ class ItemStore:
             if sizes & ITEM_CHUNKED:
                 self._free(off)
             else:
-                self.slabs.free(off)
+                slabs.free(off)
 
     def _free(self, off: int) -> None:
         for extra in self.chains.pop(off, ()):
@@ -455,8 +454,6 @@ class ItemStore:
                 assert sizes & ITEM_LINKED, f"unlinked item {off} in LRU {cid}"
                 assert self.index.get(self.key_of(off)) == off, f"LRU item {off} not indexed"
                 assert self.class_of(off) == cid
-                assert words[(off >> 3) + CLASS] == self.item_total(off) | (cid << 32), \
-                    f"item {off}: CLASS word does not match its class and ntotal"
             linked += len(lru)
             held = sum(1 for off in self.refs if self.class_of(off) == cid
                        and not words[(off >> 3) + SIZES] & ITEM_LINKED)
