@@ -76,30 +76,6 @@ class KeyIndex:
                     return s << 3
             i = (i + 1) & mask
 
-    def get_many(self, keys: list[bytes]) -> list[int]:
-        """get() for each key, -1 for a miss: a multi-get's probes in one call (inlined)."""
-        mask, slots, hashes = self._mask, self._slots, self._hashes
-        mem, words, hdr = self._mem, self._words, self._hdr
-        found = []
-        for key in keys:
-            h = hash(key)
-            hf = h & HASH_MASK
-            i = h & mask
-            while True:
-                s = slots[i]
-                if s == EMPTY:
-                    found.append(-1)
-                    break
-                if hashes[i] == hf:
-                    nkey = len(key)
-                    start = (s << 3) + hdr
-                    if ((words[s + SIZES] >> NKEY_SHIFT) & NKEY_MASK) == nkey \
-                            and mem[start:start + nkey] == key:
-                        found.append(s << 3)
-                        break
-                i = (i + 1) & mask
-        return found
-
     def swap(self, key: bytes, off: int):
         """Point `key` at `off`; return the offset it pointed at before, or None (one probe)."""
         h = hash(key)

@@ -268,40 +268,10 @@ class ItemStore:
         return off
 
     def get_many(self, keys: list[bytes], now: int) -> list[int]:
-        """get(key, now) for each key in order, in one call: the multi-get path.
-
-        The probes come first (index.get_many), so an item found dead for an earlier copy of
-        the same key is already unlinked by the time a later copy is checked: unlinked items
-        are misses.
-        """
-        words = self.words
-        oldest_live = self.oldest_live
-        found = self.index.get_many(keys)
-        for n, off in enumerate(found):
-            if off == NIL:
-                continue
-            w = off >> 3
-            sizes = words[w + SIZES]
-            if not sizes & ITEM_LINKED:
-                found[n] = NIL
-                continue
-            if oldest_live and self.is_flushed(off, now):
-                self.unlink(off, keys[n])
-                self.get_flushed += 1
-                found[n] = NIL
-                continue
-            times = words[w + TIMES]
-            exptime = times >> 32
-            if exptime and exptime <= now:
-                self.unlink(off, keys[n])
-                self.get_expired += 1
-                found[n] = NIL
-                continue
-            if not sizes & ITEM_FETCHED:                # as get(): fetched, and bumped
-                words[w + SIZES] = sizes | ITEM_FETCHED  # at most once a minute
-            if (times & TIME_MASK) < now - ITEM_UPDATE_INTERVAL:
-                self.touch_time(off, now)
-        return found
+        """get(key, now) for each key in order: a multi-get's lookups. A key repeated after
+        its item was found dead misses without being counted again (get() no longer finds it)."""
+        get = self.get
+        return [get(key, now) for key in keys]
 
     def bump(self, off: int, now: int) -> None:
         """memcached's do_item_update: to the LRU head at most once per ITEM_UPDATE_INTERVAL."""

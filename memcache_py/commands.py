@@ -120,7 +120,6 @@ def handle_get(session: Session, req: Get, out: list) -> None:
     cache = session.cache
     store = cache.store
     now = cache.clock.current
-    get = store.get
     words = store.words
     mem = store.arena.mem
     header_size = store.header_size
@@ -129,8 +128,7 @@ def handle_get(session: Session, req: Get, out: list) -> None:
     with_cas = req.with_cas
     keys = req.keys
     hits = 0
-    found = store.get_many(keys, now) if len(keys) > 1 else [get(keys[0], now)]
-    for key, off in zip(keys, found):
+    for key, off in zip(keys, store.get_many(keys, now)):
         if off == NIL:
             continue
         hits += 1
