@@ -258,22 +258,22 @@ def handle_store(session: Session, req: Store, out: list) -> None:
     session.parser.receive_value_into(cache.store.value_views(off))
 
 
-def handle_whole_store(session: Session, req: Store, data: bytes) -> bytes:
+def handle_whole_store(session: Session, req: Store, data: bytes, out: list) -> None:
     """A set whose whole data block came in the same read as its header (its last
-    `nbytes + 2` bytes, CRLF checked): handle_store and handle_value without the parser.
-    Returns the reply line (b"" under noreply)."""
+    `nbytes + 2` bytes, CRLF checked): handle_store and handle_value without the parser."""
     cache = session.cache
     if session.daemon.detail_enabled:
         session.daemon.record_detail(req.key, 2)
     try:
         off = cache.reserve(req.mode, req.key, req.flags, req.exptime, req.nbytes)
     except ServerError as exc:  # too large / out of memory: the block is dropped with the read
-        return b"" if req.noreply else exc.reply
+        if not req.noreply:
+            out.append(exc.reply)
+        return
     session.pending = (req, off)    # if anything below fails, release() gives it back
     cache.store.fill_value(off, memoryview(data)[len(data) - req.nbytes - 2:])
-    reply = cache.complete_store(req.mode, req.key, off, req.cas_unique)
+    complete_store(session, req, off, True, out)
     session.pending = None
-    return b"" if req.noreply else reply
 
 
 def handle_value(session: Session, req: ValueReceived, out: list) -> None:

@@ -145,24 +145,25 @@ class MemcacheProtocol(asyncio.Protocol):
     def _serve_lone(self, session: Session, req: bytes | Get | Store, data: bytes) -> None:
         """One whole request alone in a read (parser.lone_request), served without the request
         loop: `get <key>` (the key, bytes), a multi-key get (Get) or a whole set (Store)."""
+        out = self.out
+        reply = None
         try:
             if type(req) is bytes:              # get <key>: the commonest request of all
-                reply = self.lone_get(session, req, self.out)
+                reply = self.lone_get(session, req, out)
             elif type(req) is Get:
-                handle_get(session, req, self.out)
-                reply = None
+                handle_get(session, req, out)
             else:
-                reply = handle_whole_store(session, req, data)
+                handle_whole_store(session, req, data, out)
         except Exception:
-            self.out.clear()
+            out.clear()
             self._bug(session)
             return
         session.last_cmd = self.clock.current
-        if reply is None:                       # queued in out (views of the arena, pinned)
-            self.flush()
-        elif reply:                             # b"": a noreply set
+        if reply is not None:                   # the whole reply, nothing queued
             self.stats.bytes_written += len(reply)
             self.transport.write(reply)                  # type: ignore[union-attr]
+        elif out:
+            self.flush()
 
     def _bug(self, session: Session) -> None:
         """Our bug, not the client's: log it, answer SERVER_ERROR, close this connection."""
