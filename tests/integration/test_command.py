@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from tests.conftest import wait_until
+
 from .helpers import Conn
 
 pytestmark = pytest.mark.integration
@@ -26,9 +28,7 @@ def start_on_ephemeral_port(tmp_path):
     env = dict(os.environ, MEMCACHED_PORT_FILENAME=str(portfile))
     proc = subprocess.Popen(command() + ["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-m", "8"],
                             env=env)
-    deadline = time.monotonic() + 15
-    while not portfile.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_until(lambda: portfile.exists() or proc.poll() is not None, 15, 0.05)
     line = portfile.read_text().splitlines()[0]
     assert line.startswith("TCP INET: ")
     return proc, int(line.split(": ")[1])

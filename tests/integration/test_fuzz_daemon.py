@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import wait_until
 from tests.unit.test_fuzz_parser import session, split_randomly
 
 from .helpers import Conn
@@ -133,9 +134,7 @@ def fuzz_daemon(make_daemon, caplog):
     yield d, neighbour
     assert neighbour.cmd(b"mn\r\n") == b"MN\r\n", "a neighbour connection stopped working"
     # every fuzzing connection is closed: nothing may stay pinned or reserved
-    deadline = time.monotonic() + 5
-    while d.call(lambda: len(d.daemon.connections)) > 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: d.call(lambda: len(d.daemon.connections)) <= 1, 5)
     assert d.call(lambda: dict(d.daemon.cache.store.refs)) == {}, "leaked pins/reservations"
     d.call(d.daemon.cache.store.check_invariants)
     bugs = [r for r in caplog.records if r.name == "memcache_py" and r.levelno >= logging.ERROR]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_port
+from tests.conftest import free_port, wait_port, wait_until
 
 from .helpers import Conn, stats
 
@@ -218,9 +218,7 @@ def test_completer_bug_gives_the_reserved_chunk_back(buggy, split):
         c.send(b"set leak 0 0 3\r\nabc\r\n")
     assert c.read_until(b"\r\n").startswith(b"SERVER_ERROR ")
     assert c.is_closed()
-    deadline = time.monotonic() + 2
-    while d.call(lambda: len(d.daemon.connections)) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: not d.call(lambda: len(d.daemon.connections)), 2)
     assert d.call(lambda: dict(d.daemon.cache.store.refs)) == {}
 
 
@@ -491,9 +489,7 @@ def test_stalled_writer_holds_only_its_chunk_and_gives_it_back(make_daemon):
         d.call(d.daemon.cache.store.check_invariants)
     finally:
         s.close()
-    deadline = time.monotonic() + 3
-    while d.call(lambda: dict(d.daemon.cache.store.refs)) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: not d.call(lambda: dict(d.daemon.cache.store.refs)), 3)
     assert d.call(lambda: dict(d.daemon.cache.store.refs)) == {}
     d.call(d.daemon.cache.store.check_invariants)
     assert c.cmd(b"get half\r\n", b"END\r\n") == b"END\r\n"
@@ -512,9 +508,7 @@ def test_stalled_writers_never_refuse_other_writers_below_class_capacity(make_da
     finally:
         for w in writers:
             w.close()
-    deadline = time.monotonic() + 3
-    while stats(c, b"slabs")["32:free_chunks"] != "7" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: stats(c, b"slabs")["32:free_chunks"] == "7", 3, 0.05)
     assert stats(c, b"slabs")["32:free_chunks"] == "7", "their chunks must come back"
 
 
@@ -529,9 +523,7 @@ def test_stalled_writers_filling_the_class_refuse_then_recover(make_daemon):
     finally:
         for w in writers:
             w.close()
-    deadline = time.monotonic() + 3
-    while stats(c, b"slabs")["32:free_chunks"] != "20" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: stats(c, b"slabs")["32:free_chunks"] == "20", 3, 0.05)
     assert c.cmd(b"set n1 0 0 %d\r\n%s\r\n" % (len(V100K), V100K)) == b"STORED\r\n"
     d.call(d.daemon.cache.store.check_invariants)
 
@@ -775,9 +767,7 @@ def test_values_never_mix_under_concurrent_set_delete_flush(make_daemon):
     for t in threads:
         t.join(20)
     assert not errors, errors[:5]
-    deadline = time.monotonic() + 3
-    while d.call(lambda: len(d.daemon.connections)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not d.call(lambda: len(d.daemon.connections)), 3, 0.05)
     assert d.call(lambda: dict(d.daemon.cache.store.refs)) == {}
     d.call(d.daemon.cache.store.check_invariants)
 

@@ -8,13 +8,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from memcache_py import cli
 from memcache_py.settings import Settings
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -218,16 +218,12 @@ def test_daemonize_detaches_and_writes_the_daemon_pid(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = proc.communicate(timeout=20)    # returns once the daemon has let go of the pipes
     assert (proc.returncode, out, err) == (0, "", "")
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(marker.exists, 10, 0.01)
     pid, sid, cwd, pid_in_file = marker.read_text().split()
     assert int(pid) != proc.pid and pid == pid_in_file
     assert int(sid) != int(pid)          # double fork: not a session leader, cannot get a tty
     assert cwd == "/"
-    deadline = time.monotonic() + 10
-    while pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not pidfile.exists(), 10, 0.01)
     assert not pidfile.exists()
 
 
