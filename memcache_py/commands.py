@@ -110,7 +110,10 @@ class Session:
 INLINE_VALUE_MAX = 16384    # values up to this size are copied into the reply line at once;
                             # larger ones are queued as pinned views of the arena. Measured:
                             # below ~16 KB a copy costs less than pin + views + join (a 16 KB
-                            # get: 3.2 us against 4.0), and 64 queued replies stay under 1 MB
+                            # get: 3.2 us against 4.0), and 64 queued replies stay under 1 MB.
+                            # The line is built from an mmap slice, a second copy that still
+                            # beats one formatted from a memoryview (248 vs 304 ns at 100 B,
+                            # 575 vs 695 ns at 16 KB)
 
 
 def handle_get(session: Session, req: Get, out: list) -> None:
