@@ -29,10 +29,6 @@ class Arena:
         self.pages_used = 0                                       # pages handed out so far
         self.malloced = 0                                         # memcached's total_malloced
 
-    @property
-    def limit_pages(self) -> int:
-        return self.limit_bytes // self.page_size
-
     def take_page(self, page_bytes: int, over_limit_ok: bool) -> int:
         """Hand out the next page's byte offset, or -1 when the arena may not grow.
 

@@ -48,12 +48,3 @@ ITEM_TOKEN_SENT = 16 << FLAGS_SHIFT  # meta: a win token was handed out
 ITEM_FREE = 32 << FLAGS_SHIFT       # on a free list (for check_invariants)
 FREE_FLAG_WORD = ITEM_FREE          # the whole SIZES word of a free chunk
 ITEM_KEY_BINARY = 64 << FLAGS_SHIFT  # meta: the key came base64-encoded (`b`); echoes re-encode
-
-
-def pack_times(time: int, exptime: int) -> int:
-    return time | (exptime << 32)
-
-
-def unpack_times(word: int) -> tuple[int, int]:
-    """(last access time, exptime)."""
-    return word & TIME_MASK, word >> 32
