@@ -154,27 +154,11 @@ def _arg_b(f: MetaFlags, tok: bytes) -> str | None:
     return None
 
 
-def _arg_ttl(name: str):
+def _arg_number(name: str, convert, error: str = BAD_TOKEN):
+    """A flag whose token is a number: `convert` (a cnum safe_strto*) it into `f.<name>`,
+    or answer `error` when memcached's conversion would fail."""
     def parse(f: MetaFlags, tok: bytes) -> str | None:
-        value = safe_strtol(tok[1:])
-        if value is None:
-            return BAD_TOKEN
-        setattr(f, name, value)
-        return None
-    return parse
-
-
-def _arg_F(f: MetaFlags, tok: bytes) -> str | None:
-    value = safe_strtoul(tok[1:])
-    if value is None:
-        return ""                       # memcached flags the error but keeps the message
-    f.client_flags = value
-    return None
-
-
-def _arg_u64(name: str, error: str):
-    def parse(f: MetaFlags, tok: bytes) -> str | None:
-        value = safe_strtoull(tok[1:])
+        value = convert(tok[1:])
         if value is None:
             return error
         setattr(f, name, value)
@@ -196,11 +180,14 @@ def _set(name: str):
 
 
 _ARGS = {
-    ord("b"): _arg_b, ord("N"): _arg_ttl("vivify"), ord("T"): _arg_ttl("exptime"),
-    ord("R"): _arg_ttl("recache"), ord("F"): _arg_F,
-    ord("C"): _arg_u64("cas", BAD_TOKEN),
-    ord("J"): _arg_u64("initial", "invalid numeric initial value"),
-    ord("D"): _arg_u64("delta", "invalid numeric delta value"),
+    ord("b"): _arg_b, ord("N"): _arg_number("vivify", safe_strtol),
+    ord("T"): _arg_number("exptime", safe_strtol),
+    ord("R"): _arg_number("recache", safe_strtol),
+    ord("F"): _arg_number("client_flags", safe_strtoul, ""),  # memcached flags the error
+                                                              # but keeps the message
+    ord("C"): _arg_number("cas", safe_strtoull),
+    ord("J"): _arg_number("initial", safe_strtoull, "invalid numeric initial value"),
+    ord("D"): _arg_number("delta", safe_strtoull, "invalid numeric delta value"),
     ord("M"): _arg_M, ord("v"): _set("value"), ord("q"): _set("quiet"),
     ord("u"): _set("no_update"), ord("I"): _set("set_stale"),
 }
