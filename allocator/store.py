@@ -148,6 +148,7 @@ class ItemStore:
         slabs = self.slabs
         cid = slabs.page_class[off >> slabs.page_shift]
         self.lru.push_head(cid, off)
+        # slabclass.item_ntotal, inlined as in reserve(): the set path
         ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
                   + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] += ntotal
@@ -187,6 +188,7 @@ class ItemStore:
         slabs = self.slabs
         cid = slabs.page_class[off >> slabs.page_shift]
         self.lru.unlink(cid, off)
+        # slabclass.item_ntotal, inlined as in reserve(): the set path
         ntotal = (self.header_size + ((sizes >> NKEY_SHIFT) & NKEY_MASK) + 3
                   + (sizes & NBYTES_MASK) + (4 if words[w + FLAGS] else 0))
         self.mem_requested[cid] -= ntotal
