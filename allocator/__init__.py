@@ -18,21 +18,39 @@ The rules every caller relies on:
   looked at from the tail of the class's LRU (eviction.py); if none can be taken the
   allocation fails with `OutOfMemory`.
 
+The rooms, one job each (ItemStore in store.py is the facade the daemon calls):
+    arena.py      the one numpy buffer, cut into pages
+    slabclass.py  the class table (which chunk size a size lands in) and memcached's ntotal
+    slabs.py      pages given to classes, per-class free lists of chunks
+    item.py       the item header layout and ItemFields, the one reader/writer of its fields
+    index.py      key -> item offset, keys compared in the items themselves
+    lru.py        per-class LRU lists linked through the header words
+    pins.py       refcounts (Pins) and PinSet, the way daemon code holds them
+    expiry.py     Liveness: expired or flushed at a given time
+    eviction.py   TailPuller: the 5-candidate tail walk that reclaims and evicts
+    crawler.py    crawl_class: reclaim a whole class's dead items
+    invariants.py check_store: every rule above, asserted
+    stats.py      per-class counters with memcached's names
+
 Nothing here imports the daemon, asyncio or sockets.
 """
 
 from .arena import Arena
 from .errors import AllocatorError, ItemTooLarge, OutOfMemory
-from .eviction import TAIL_TRIES, pull_tail
-from .item import NIL
+from .crawler import crawl_class
+from .eviction import TAIL_TRIES, TailPuller
+from .expiry import Liveness
+from .item import NIL, ItemFields
 from .lru import LruList
+from .pins import Pins, PinSet
 from .slabclass import PAGE_SIZE, SlabClass, SlabClassTable, item_ntotal
 from .slabs import SlabAllocator
 from .stats import ItemClassStats, SlabClassCounters
-from .store import ITEM_UPDATE_INTERVAL, ItemStore, PinSet
+from .store import ITEM_UPDATE_INTERVAL, ItemStore
 
 __all__ = [
-    "Arena", "AllocatorError", "ItemTooLarge", "OutOfMemory", "TAIL_TRIES", "pull_tail", "NIL",
-    "LruList", "PAGE_SIZE", "SlabClass", "SlabClassTable", "item_ntotal", "SlabAllocator",
-    "ItemClassStats", "SlabClassCounters", "ITEM_UPDATE_INTERVAL", "ItemStore", "PinSet",
+    "Arena", "AllocatorError", "ItemTooLarge", "OutOfMemory", "TAIL_TRIES", "TailPuller",
+    "Liveness", "NIL", "ItemFields", "LruList", "Pins", "PinSet", "PAGE_SIZE", "SlabClass",
+    "SlabClassTable", "item_ntotal", "SlabAllocator", "ItemClassStats", "SlabClassCounters",
+    "ITEM_UPDATE_INTERVAL", "ItemStore", "crawl_class",
 ]

