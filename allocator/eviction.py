@@ -43,9 +43,8 @@ class TailPuller:
 
     def pull_tail(self, cid: int, now: int, evict: bool, tries: int = TAIL_TRIES) -> int:
         """Walk the tail of class `cid`; return how many items were removed."""
-        words, refs = self.words, self.refs
+        words, refs, liveness = self.words, self.refs, self.liveness
         stats = self.item_stats[cid]
-        reclaimable = self.liveness.is_reclaimable
         off = self.lru.tails[cid]
         removed = 0
         while tries > 0 and off != NIL:
@@ -60,7 +59,12 @@ class TailPuller:
             times = words[w + TIMES]
             sizes = words[w + SIZES]
             # Step 2: dead items are reclaimed whatever `evict` says, and the walk goes on.
-            if reclaimable(off, now):
+            # (Liveness.is_reclaimable, inlined: the walk runs on every allocation and looks at
+            # up to 5 items; a call each cost a set 4% in callgrind. test_inline_copies.py
+            # holds this copy to the definition.)
+            exptime = times >> 32
+            if (exptime != 0 and exptime < now) or (liveness.oldest_live
+                                                    and liveness.is_flushed(off, now)):
                 stats.reclaimed += 1
                 if not sizes & ITEM_FETCHED:
                     stats.expired_unfetched += 1
@@ -72,7 +76,7 @@ class TailPuller:
             if evict and self.evictions:
                 stats.evicted += 1
                 stats.evicted_time = now - (times & TIME_MASK)
-                if times >> 32 != 0:
+                if exptime != 0:
                     stats.evicted_nonzero += 1
                 if not sizes & ITEM_FETCHED:
                     stats.evicted_unfetched += 1
