@@ -2,7 +2,7 @@
 
 add/replace/append/prepend/cas rules (`do_store_item`), incr/decr (`do_add_delta`, with its
 in-place, space-padded rewrite), touch, delete and flush_all, plus the counters memcached
-keeps for each. Every method is synchronous: a read-modify-write here never spans an await,
+keeps for each. Storage commands answer with an `Outcome`; replies.py spells it. Every method is synchronous: a read-modify-write here never spans an await,
 which is what makes it atomic on the single event loop.
 """
 
@@ -12,13 +12,12 @@ from allocator import NIL, ItemStore, ItemTooLarge, OutOfMemory
 
 from .clock import Clock
 from .cnum import safe_strtoull
+from .counters import ServerStats
 from .errors import ClientError, ServerError
-from .stats import ServerStats
+from .outcome import Outcome
 
-STORED = b"STORED\r\n"
-NOT_STORED = b"NOT_STORED\r\n"
-EXISTS = b"EXISTS\r\n"
-NOT_FOUND = b"NOT_FOUND\r\n"
+STORED, NOT_STORED = Outcome.STORED, Outcome.NOT_STORED
+EXISTS, NOT_FOUND = Outcome.EXISTS, Outcome.NOT_FOUND
 INCR_MAX_STORAGE_LEN = 24       # memcached: longer values are never numeric
 U64 = 1 << 64
 
@@ -56,12 +55,12 @@ class Cache:
                 store.unlink(old, key)
         raise error
 
-    def complete_store(self, mode: bytes, key: bytes, off: int, cas_unique: int = 0) -> bytes:
-        """Link or release a received item per the command's rule; memcached's reply line."""
+    def complete_store(self, mode: bytes, key: bytes, off: int, cas_unique: int = 0) -> Outcome:
+        """Link or release a received item per the command's rule (memcached do_store_item)."""
         store = self.store
         now = self.clock.current
         self.stats.cmd_set += 1
-        store.slab_counters[store.slabs.page_class[off >> store.slabs.page_shift]].cmd_set += 1
+        store.slab_counters[store.class_of(off)].cmd_set += 1
         if mode == b"set":              # link() replaces whatever the key held
             store.link(off, key)
             return STORED
@@ -95,7 +94,7 @@ class Cache:
         self.store.slab_counters[self.store.class_of(off)].cmd_set += 1
         self.store.release(off)
 
-    def _compare_and_swap(self, key: bytes, off: int, old: int, cas_unique: int) -> bytes:
+    def _compare_and_swap(self, key: bytes, off: int, old: int, cas_unique: int) -> Outcome:
         store = self.store
         counters = store.slab_counters[store.class_of(old)]
         if store.cas_enabled and store.cas_of(old) == cas_unique:
@@ -108,7 +107,7 @@ class Cache:
         counters.cas_badval += 1
         return EXISTS
 
-    def _concat(self, mode: bytes, key: bytes, off: int, old: int, now: int) -> bytes:
+    def _concat(self, mode: bytes, key: bytes, off: int, old: int, now: int) -> Outcome:
         # memcached allocates a third item holding old + new, keeping the old flags and TTL.
         store = self.store
         added = store.value_bytes(off)
@@ -123,7 +122,7 @@ class Cache:
                 store.release(off)
                 return NOT_STORED
         data = current + added if mode == b"append" else added + current
-        write_value(store, joined, data)
+        store.write_value(joined, data)
         store.release(off)
         store.link(joined, key)
         return STORED
@@ -169,7 +168,7 @@ class Cache:
                 stats.decr_misses += 1
             return None
         nbytes = store.nbytes_of(off)
-        if nbytes == 0 or nbytes + 2 > INCR_MAX_STORAGE_LEN or store.chains.get(off):
+        if nbytes == 0 or nbytes + 2 > INCR_MAX_STORAGE_LEN or store.is_chunked(off):
             raise ClientError("cannot increment or decrement non-numeric value")
         value = safe_strtoull(store.value_bytes(off))
         if value is None:
@@ -183,9 +182,9 @@ class Cache:
             stats.decr_hits += 1
             counters.decr_hits += 1
         text = b"%d" % value
-        if len(text) <= nbytes and off not in store.refs:
+        if len(text) <= nbytes and not store.is_pinned(off):
             # In place, right-padded with spaces to the old length; a new CAS.
-            write_value(store, off, text.ljust(nbytes))
+            store.write_value(off, text.ljust(nbytes))
             store.new_cas(off)
             store.bump(off, now)
             return value
@@ -195,7 +194,7 @@ class Cache:
             new = store.reserve(key, store.flags_of(off), exptime, len(text), now)
         except (ItemTooLarge, OutOfMemory):
             raise ServerError("out of memory") from None
-        write_value(store, new, text)
+        store.write_value(new, text)
         store.link(new, key)
         return value
 
@@ -209,12 +208,3 @@ class Cache:
         else:
             self.store.flush(self.clock.current - 1, immediate=True)
 
-
-def write_value(store: ItemStore, off: int, data: bytes) -> None:
-    """Write a whole value (plus CRLF) into an item's chunk(s)."""
-    data = data + b"\r\n"
-    pos = 0
-    for view in store.value_views(off):
-        n = len(view)
-        view[:] = data[pos:pos + n]
-        pos += n

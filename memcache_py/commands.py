@@ -13,180 +13,38 @@ from collections.abc import Callable
 from typing import Any
 
 from allocator import NIL
-from allocator.item import ITEM_CHUNKED
 
-from .budget import COPY_BUDGET, LINE_BUDGET, MemoryBudget
-from .cache import Cache
 from .cnum import safe_strtol, safe_strtoul
 from .errors import BAD_FORMAT, ClientError, ProtocolError, RawError, ServerError, UnknownCommand
-from .parser import IT_REFCOUNT_LIMIT, RequestParser
+from .parser import IT_REFCOUNT_LIMIT
+from .replies import (BAD_DATA_CHUNK, DELETED, END, NOT_FOUND, OK, STORE_REPLIES, TOUCHED,
+                      number)
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
 from . import meta_commands, stats_commands
+from .session import Session
 from .stats import VERSION
 
 log = logging.getLogger("memcache_py")
 
-END = b"END\r\n"
-
-
-class Daemon:
-    """What the handlers may see of the whole daemon (settings, counters, connections)."""
-
-    def __init__(self, settings: Any, cache: Cache):
-        self.settings = settings
-        self.cache = cache
-        self.clock = cache.clock
-        self.stats = cache.stats
-        self.verbosity = settings.verbosity
-        self.track_sizes = settings.track_sizes         # stats sizes_enable|disable
-        self.accepting = True
-        self.connections: set = set()           # live sessions, for `stats conns`
-        self.listeners: list[tuple[int, str]] = []  # (fd, "tcp:host:port") for `stats conns`
-        self.detail_enabled = settings.detail_enabled   # -D / stats detail on
-        self.detail: dict[bytes, list[int]] = {}     # stats detail: prefix -> get hit set del
-        self.prefix_delimiter = settings.stat_key_prefix.encode()[:1] or b":"
-        self.lru_crawler = settings.lru_crawler      # lru_crawler enable|disable
-        self.on_shutdown: Callable[[bool], None] = lambda graceful: None
-        # what all connections together may hold beyond their per-connection bounds
-        self.line_budget = MemoryBudget(settings.read_buf_mem_limit or LINE_BUDGET)
-        self.copy_budget = MemoryBudget(COPY_BUDGET)
-        self.lone_get = lone_get(self)          # `get <key>` alone in a read (hot path)
-
-    @property
-    def curr_connections(self) -> int:
-        return len(self.connections)
-
-    def record_detail(self, key: bytes, field: int, hit: bool = False) -> None:
-        """stats detail: count a get (field 0, + hit), set (2) or delete (3) per key prefix."""
-        i = key.find(self.prefix_delimiter)
-        if i < 0:
-            return                      # memcached only tracks keys that have a prefix
-        counts = self.detail.setdefault(key[:i], [0, 0, 0, 0])
-        counts[field] += 1
-        if hit:
-            counts[1] += 1
-
-
-class Session:
-    """Per-connection protocol state: parser, queued reply, pins, the store in progress."""
-
-    __slots__ = ("daemon", "cache", "parser", "pins", "pending", "deferred", "closing", "peer",
-                 "last_cmd", "fd", "local", "close", "protocol")
-
-    def __init__(self, daemon: Daemon, parser: RequestParser, peer: str = ""):
-        self.daemon = daemon
-        self.cache = daemon.cache
-        self.parser = parser
-        self.pins = daemon.cache.store.pin_set()
-        self.pending: tuple[Store, int] | None = None   # header + reserved item being received
-        self.deferred = b""                             # reply held until a refused block is gone
-        self.closing = False                            # quit/shutdown: stop after this reply
-        self.peer = peer                                # "tcp:host:port" of the client
-        self.last_cmd = 0                               # clock time of the last input
-        self.fd = -1
-        self.local = ""                                 # listening address it came in on
-        self.close: Callable[[], None] = lambda: None   # closes the connection
-        self.protocol: Any = None                       # the connection's asyncio protocol
-
-    def refuse_value(self, reply: bytes) -> None:
-        """Swallow the pending data block; send `reply` once it is gone (memcached's swallow)."""
-        self.parser.discard_value()
-        self.deferred = reply
-
-    def release(self) -> None:
-        """Give back every pin and reservation; called on every way a connection ends."""
-        if self.pending is not None:
-            off = self.pending[1]
-            self.pending = None
-            self.parser.abandon_value()
-            if off in self.cache.store.refs:    # not already linked or released
-                self.cache.store.release(off)
-        self.pins.release_all()
-
 
 # ---- retrieval ------------------------------------------------------------------------------
-INLINE_VALUE_MAX = 16384    # values up to this size are copied into the reply line at once;
-                            # larger ones are queued as pinned views of the arena. Measured:
-                            # below ~16 KB a copy costs less than pin + views + join (a 16 KB
-                            # get: 3.2 us against 4.0), and 64 queued replies stay under 1 MB.
-                            # The line is built from an mmap slice, a second copy that still
-                            # beats one formatted from a memoryview (248 vs 304 ns at 100 B,
-                            # 575 vs 695 ns at 16 KB)
-
-
 def handle_get(session: Session, req: Get, out: list) -> None:
-    """get|gets|bget <key>*, gat|gats <exptime> <key>*  (the hot path: kept flat on purpose)"""
+    """get|gets|bget <key>*, gat|gats <exptime> <key>*"""
     if req.touch or session.daemon.detail_enabled or req.refs is not None:
         return _handle_get_general(session, req, out)
     cache = session.cache
-    store = cache.store
-    now = cache.clock.current
-    words = store.words
-    mem = store.arena.mem
-    header_size = store.header_size
-    counters, page_class = store.slab_counters, store.slabs.page_class
-    page_shift = store.slabs.page_shift
-    with_cas = req.with_cas
     keys = req.keys
-    hits = 0
-    for key, off in zip(keys, store.get_many(keys, now)):
-        if off == NIL:
-            continue
-        hits += 1
-        sizes = words[(off >> 3) + 3]          # SIZES: nbytes | nkey << 32 | it_flags << 40
-        nbytes = sizes & 0xFFFFFFFF
-        if with_cas or nbytes > INLINE_VALUE_MAX or sizes & ITEM_CHUNKED:
-            _append_value(session, store, key, off, with_cas, out)
-            continue
-        # inlined _append_value for the common small plain get
-        counters[page_class[off >> page_shift]].get_hits += 1
-        start = off + header_size + ((sizes >> 32) & 0xFF)
-        out.append(b"VALUE %s %d %d\r\n%s" % (key, words[(off >> 3) + 4], nbytes,
-                                              mem[start:start + nbytes + 2]))
+    hits = session.daemon.values.append_hits(out, session.pins, keys,
+                                             cache.store.get_many(keys, cache.clock.current),
+                                             req.with_cas)
     stats = cache.stats
     stats.cmd_get += len(keys)
     stats.get_hits += hits
     stats.get_misses += len(keys) - hits
     if req.end:
         out.append(END)
-
-
-def lone_get(daemon: Daemon) -> Callable[[Session, bytes, list], bytes | None]:
-    """The server of `get <key>` alone in a read (parser.lone_request), for this daemon.
-
-    It returns the whole reply as bytes, or None after queueing it in `out` (a value sent as
-    pinned views of the arena). Same counts and bytes as handle_get; its state is bound once
-    here rather than looked up per request, since this is the commonest request of all.
-    """
-    cache = daemon.cache
-    store, clock, stats = cache.store, cache.clock, cache.stats
-    get, words, mem, header_size = store.get, store.words, store.arena.mem, store.header_size
-    counters, page_class = store.slab_counters, store.slabs.page_class
-    page_shift = store.slabs.page_shift
-
-    def serve(session: Session, key: bytes, out: list) -> bytes | None:
-        if daemon.detail_enabled:
-            handle_get(session, Get([key], False, False, 0), out)
-            return None
-        off = get(key, clock.current)
-        stats.cmd_get += 1
-        if off == NIL:
-            stats.get_misses += 1
-            return END
-        stats.get_hits += 1
-        sizes = words[(off >> 3) + 3]          # SIZES: nbytes | nkey << 32 | it_flags << 40
-        nbytes = sizes & 0xFFFFFFFF
-        if nbytes > INLINE_VALUE_MAX or sizes & ITEM_CHUNKED:
-            _append_value(session, store, key, off, False, out)
-            out.append(END)
-            return None
-        counters[page_class[off >> page_shift]].get_hits += 1
-        start = off + header_size + ((sizes >> 32) & 0xFF)
-        return b"VALUE %s %d %d\r\n%sEND\r\n" % (key, words[(off >> 3) + 4], nbytes,
-                                                  mem[start:start + nbytes + 2])
-    return serve
 
 
 def _handle_get_general(session: Session, req: Get, out: list) -> None:
@@ -196,6 +54,7 @@ def _handle_get_general(session: Session, req: Get, out: list) -> None:
     store = cache.store
     stats = cache.stats
     now = cache.clock.current
+    append = session.daemon.values.append
     detail = session.daemon.record_detail if session.daemon.detail_enabled else None
     refs = req.refs     # only get/gets lines can be that long (other lines close past 16 KB)
     if not req.touch:
@@ -216,34 +75,9 @@ def _handle_get_general(session: Session, req: Get, out: list) -> None:
             continue
         if not req.touch:
             stats.get_hits += 1
-        _append_value(session, store, key, off, req.with_cas, out, not req.touch)
+        append(out, session.pins, key, off, req.with_cas, not req.touch)
     if req.end:
         out.append(END)
-
-
-def _append_value(session: Session, store, key: bytes, off: int, with_cas: bool,
-                  out: list, count_hit: bool = True) -> None:
-    """Queue `VALUE <key> <flags> <bytes> [<cas>]\r\n<data>\r\n` for a live item.
-
-    `count_hit` is false for gat/gats, whose hits memcached counts as touches.
-    """
-    words = store.arena.words
-    w = off >> 3
-    sizes = words[w + 3]                       # SIZES: nbytes | nkey << 32 | it_flags << 40
-    nbytes = sizes & 0xFFFFFFFF
-    if count_hit:
-        store.slab_counters[store.slabs.page_class[off >> store.slabs.page_shift]].get_hits += 1
-    if with_cas:
-        header = b"VALUE %s %d %d %d\r\n" % (key, words[w + 4], nbytes, store.cas_of(off))
-    else:
-        header = b"VALUE %s %d %d\r\n" % (key, words[w + 4], nbytes)
-    if nbytes <= INLINE_VALUE_MAX and not sizes & ITEM_CHUNKED:
-        start = off + store.header_size + ((sizes >> 32) & 0xFF)
-        out.append(header + store.arena.mem[start:start + nbytes + 2])
-        return
-    out.append(header)
-    out.extend(store.value_views(off))
-    session.pins.add(off)                      # until these views are joined and written
 
 
 # ---- storage --------------------------------------------------------------------------------
@@ -257,13 +91,12 @@ def handle_store(session: Session, req: Store, out: list) -> None:
     except ServerError as exc:  # too large / out of memory: the data block is swallowed
         session.refuse_value(b"" if req.noreply else exc.reply)
         return
-    session.pending = (req, off)
-    session.parser.receive_value_into(cache.store.value_views(off))
+    session.receive_value(req, off, complete_store)
 
 
-def handle_whole_store(session: Session, req: Store, data: bytes, out: list) -> None:
-    """A set whose whole data block came in the same read as its header (its last
-    `nbytes + 2` bytes, CRLF checked): handle_store and handle_value without the parser."""
+def handle_whole_store(session: Session, req: Store, value: memoryview, out: list) -> None:
+    """A set whose whole data block came in the same read as its header (parser.lone_request:
+    `value` is the block with its CRLF, checked): handle_store and handle_value in one."""
     cache = session.cache
     if session.daemon.detail_enabled:
         session.daemon.record_detail(req.key, 2)
@@ -273,17 +106,15 @@ def handle_whole_store(session: Session, req: Store, data: bytes, out: list) -> 
         if not req.noreply:
             out.append(exc.reply)
         return
-    session.pending = (req, off)    # if anything below fails, release() gives it back
-    cache.store.fill_value(off, memoryview(data)[len(data) - req.nbytes - 2:])
+    session.pending = (req, off, complete_store)    # if anything fails, release() has it
+    cache.store.fill_value(off, value)
     complete_store(session, req, off, True, out)
     session.pending = None
 
 
 def handle_value(session: Session, req: ValueReceived, out: list) -> None:
-    """The data block of the pending store is in the chunk: link or drop it."""
-    header, off = session.pending  # type: ignore[misc]
-    COMPLETERS[type(header)](session, header, off, req.valid, out)
-    session.pending = None          # only now: if the completer fails, release() still has it
+    """The data block of the pending store arrived after its header's read: finish it."""
+    session.finish_value(req.valid, out)
 
 
 def handle_discarded(session: Session, req: ValueDiscarded, out: list) -> None:
@@ -298,11 +129,11 @@ def complete_store(session: Session, header: Store, off: int, valid: bool, out: 
     if not valid:
         session.cache.abort_store(off)
         if not header.noreply:
-            out.append(b"CLIENT_ERROR bad data chunk\r\n")
+            out.append(BAD_DATA_CHUNK)
         return
-    reply = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
+    outcome = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
     if not header.noreply:
-        out.append(reply)
+        out.append(STORE_REPLIES[outcome])
 
 
 # ---- other item commands --------------------------------------------------------------------
@@ -312,7 +143,7 @@ def handle_delete(session: Session, req: Delete, out: list) -> None:
         session.daemon.record_detail(req.key, 3)
     found = session.cache.delete(req.key)
     if not req.noreply:
-        out.append(b"DELETED\r\n" if found else b"NOT_FOUND\r\n")
+        out.append(DELETED if found else NOT_FOUND)
 
 
 def handle_arith(session: Session, req: Arith, out: list) -> None:
@@ -323,14 +154,14 @@ def handle_arith(session: Session, req: Arith, out: list) -> None:
         exc.noreply = req.noreply
         raise
     if not req.noreply:
-        out.append(b"NOT_FOUND\r\n" if value is None else b"%d\r\n" % value)
+        out.append(NOT_FOUND if value is None else number(value))
 
 
 def handle_touch(session: Session, req: Touch, out: list) -> None:
     """touch <key> <exptime> [noreply]"""
     off = session.cache.touch(req.key, req.exptime)
     if not req.noreply:
-        out.append(b"NOT_FOUND\r\n" if off == NIL else b"TOUCHED\r\n")
+        out.append(NOT_FOUND if off == NIL else TOUCHED)
 
 
 def handle_flush_all(session: Session, req: FlushAll, out: list) -> None:
@@ -341,7 +172,7 @@ def handle_flush_all(session: Session, req: FlushAll, out: list) -> None:
         exc.noreply = req.noreply
         raise
     if not req.noreply:
-        out.append(b"OK\r\n")
+        out.append(OK)
 
 
 # ---- connection and server commands ---------------------------------------------------------
@@ -352,7 +183,7 @@ def handle_version(session: Session, req: Version, out: list) -> None:
 def handle_verbosity(session: Session, req: Verbosity, out: list) -> None:
     session.daemon.verbosity = min(req.level, 2)
     if not req.noreply:
-        out.append(b"OK\r\n")
+        out.append(OK)
 
 
 def handle_quit(session: Session, req: Quit, out: list) -> None:
@@ -375,9 +206,9 @@ def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> No
         raise RawError("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m", req.noreply)
     if req.megabytes > 1_000_000_000:
         raise RawError("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes", req.noreply)
-    session.cache.store.arena.limit_bytes = req.megabytes * 1024 * 1024
+    session.cache.store.set_memory_limit(req.megabytes * 1024 * 1024)
     if not req.noreply:
-        out.append(b"OK\r\n")
+        out.append(OK)
 
 
 def handle_slabs(session: Session, req: Slabs, out: list) -> None:
@@ -390,7 +221,7 @@ def handle_slabs(session: Session, req: Slabs, out: list) -> None:
         if not 0 <= level <= 2:
             raise UnknownCommand(noreply=noreply)
         if not noreply:
-            out.append(b"OK\r\n")
+            out.append(OK)
     elif sub == b"reassign" and len(req.args) >= 3:
         raise ClientError("slab reassignment disabled", noreply)
     else:
@@ -415,7 +246,7 @@ def handle_lru(session: Session, req: Lru, out: list) -> None:
     if hot_factor <= 0 or warm_factor <= 0:
         raise RawError("ERROR hot/warm age factors must be greater than 0", noreply)
     if not noreply:
-        out.append(b"OK\r\n")
+        out.append(OK)
 
 
 def handle_lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
@@ -438,8 +269,4 @@ HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
 }
 HANDLERS.update(meta_commands.HANDLERS)
 
-# header type -> how to finish it once its data block has arrived (valid or not)
-COMPLETERS: dict[type, Callable[[Session, Any, int, bool, list], None]] = {
-    Store: complete_store, **meta_commands.COMPLETERS}
-
-__all__ = ["Daemon", "Session", "HANDLERS"]
+__all__ = ["HANDLERS"]

@@ -15,12 +15,14 @@ import asyncio
 import logging
 import socket
 
-from .commands import HANDLERS, Daemon, Session, handle_get, handle_whole_store
+from .commands import HANDLERS, handle_get, handle_whole_store
 from .errors import ProtocolError
 from .flow_control import WRITE_PIECE, FlowControl
 from .meta import MetaNoop
 from .parser import NEED_DATA, RequestParser
+from .replies import INTERNAL_ERROR
 from .requests import Get, Store
+from .session import Daemon, Session
 
 log = logging.getLogger("memcache_py")
 
@@ -42,7 +44,7 @@ class MemcacheProtocol(asyncio.Protocol):
         self.out: list = []         # reply pieces not yet handed to the transport
         self.first_data = True
         self.draining = False       # shutting down: finish replies, then half-close
-        self.lone_get = daemon.lone_get
+        self.lone_get = daemon.values.lone_get
         self.stats = daemon.stats           # bound once: read on every request
         self.clock = daemon.clock
         self.line_charge = 0        # bytes taken from the daemon's line budget
@@ -133,7 +135,7 @@ class MemcacheProtocol(asyncio.Protocol):
         if not self.out and not session.closing and not self.flow.write_paused:  # type: ignore
             req = session.parser.lone_request(data)
             if req is not None:
-                self._serve_lone(session, req, data)
+                self._serve_lone(session, req)
                 return
         try:
             session.parser.receive_data(data)
@@ -142,18 +144,21 @@ class MemcacheProtocol(asyncio.Protocol):
             return
         self.process()
 
-    def _serve_lone(self, session: Session, req: bytes | Get | Store, data: bytes) -> None:
+    def _serve_lone(self, session: Session, req: bytes | Get | Store) -> None:
         """One whole request alone in a read (parser.lone_request), served without the request
-        loop: `get <key>` (the key, bytes), a multi-key get (Get) or a whole set (Store)."""
+        loop: `get <key>` (the key, bytes) by ValueWriter.lone_get, which answers in one piece
+        of bytes, a multi-key get or a whole set by their ordinary handlers."""
         out = self.out
         reply = None
         try:
-            if type(req) is bytes:              # get <key>: the commonest request of all
-                reply = self.lone_get(session, req, out)
-            elif type(req) is Get:
-                handle_get(session, req, out)
+            if type(req) is bytes and not self.daemon.detail_enabled:
+                reply = self.lone_get(out, session.pins, req)
+            elif type(req) is Store:
+                handle_whole_store(session, req, session.parser.lone_value, out)  # type: ignore
+                session.parser.lone_value = None
             else:
-                handle_whole_store(session, req, data, out)
+                handle_get(session, req if type(req) is Get       # type: ignore[arg-type]
+                           else Get([req], False, False, 0), out)
         except Exception:
             out.clear()
             self._bug(session)
@@ -168,7 +173,7 @@ class MemcacheProtocol(asyncio.Protocol):
     def _bug(self, session: Session) -> None:
         """Our bug, not the client's: log it, answer SERVER_ERROR, close this connection."""
         log.exception("bug while serving %s; closing that connection", session.peer)
-        self.out.append(b"SERVER_ERROR internal error\r\n")
+        self.out.append(INTERNAL_ERROR)
         session.closing = True
         self.flush()
         self.transport.close()                       # type: ignore[union-attr]
@@ -202,9 +207,9 @@ class MemcacheProtocol(asyncio.Protocol):
             except Exception:
                 log.exception("bug while serving %s; closing that connection", session.peer)
                 del out[mark:]
-                out.append(b"SERVER_ERROR internal error\r\n")
+                out.append(INTERNAL_ERROR)
                 session.closing = True
-            session.last_cmd = self.daemon.clock.current   # idle time counts from here
+            session.last_cmd = self.clock.current   # idle time counts from here
             if session.closing or flow.write_paused:
                 break
             if len(out) > 64 or session.pins.held:

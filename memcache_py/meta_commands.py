@@ -9,20 +9,17 @@ like them, every function here is synchronous (never awaits), which makes it ato
 from __future__ import annotations
 
 import base64
-from typing import Any
-
 from allocator import NIL, ItemTooLarge, OutOfMemory
 from allocator.item import ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT
 
-from .cache import EXISTS, NOT_FOUND, NOT_STORED, STORED, write_value
 from .errors import ClientError, ServerError
 from .meta import (MetaArith, MetaDebug, MetaDelete, MetaGet, MetaNoop, MetaSet,
                    echo_opaque_key, encode_key, opaque, server_flags)
+from .outcome import Outcome
+from .replies import BAD_DATA_CHUNK, CRLF, EN, META_STORE_CODES, MN
+from .session import Session
 
-Session = Any       # commands.Session; not imported, commands.py sits above this module
 U32 = 0xFFFFFFFF
-CRLF = b"\r\n"
-STORE_CODES = {STORED: b"HD", NOT_STORED: b"NS", EXISTS: b"EX", NOT_FOUND: b"NF"}
 
 
 def _ttl(exptime: int, now: int) -> bytes:
@@ -78,7 +75,7 @@ def _vivify_empty(store, key: bytes, now: int) -> int:
         off = store.reserve(key, 0, 0, 0, now)
     except (ItemTooLarge, OutOfMemory):
         return NIL
-    write_value(store, off, b"")
+    store.write_value(off, b"")
     store.link(off, key)
     return off
 
@@ -147,8 +144,7 @@ def handle_ms(session: Session, req: MetaSet, out: list) -> None:
         return
     if req.key_binary:
         cache.store.set_it_flags(off, ITEM_KEY_BINARY)
-    session.pending = (req, off)
-    session.parser.receive_value_into(cache.store.value_views(off))
+    session.receive_value(req, off, complete_ms)
 
 
 def complete_ms(session: Session, header: MetaSet, off: int, valid: bool, out: list) -> None:
@@ -156,18 +152,18 @@ def complete_ms(session: Session, header: MetaSet, off: int, valid: bool, out: l
     cache = session.cache
     if not valid:
         cache.abort_store(off)
-        out.append(b"CLIENT_ERROR bad data chunk\r\n")     # even with q
+        out.append(BAD_DATA_CHUNK)                         # even with q
         return
     reply = _store_stale(session, header, off)
     if reply is None:
         reply = cache.complete_store(header.mode, header.key, off, header.cas)
-    if reply is STORED and header.quiet:
+    if reply is Outcome.STORED and header.quiet:
         return
-    cas = cache.store.cas_of(cache.store.index[header.key]) if reply is STORED else 0
-    out.append(STORE_CODES[reply] + _ms_flags(header, cas) + CRLF)
+    cas = cache.store.cas_of(cache.store.index[header.key]) if reply is Outcome.STORED else 0
+    out.append(META_STORE_CODES[reply] + _ms_flags(header, cas) + CRLF)
 
 
-def _store_stale(session: Session, header: MetaSet, off: int) -> bytes | None:
+def _store_stale(session: Session, header: MetaSet, off: int) -> Outcome | None:
     """ms I with C lower than the item's CAS: store anyway, marked stale (memcached CAS_STALE).
 
     The new value keeps the old TTL and win-token state. None when this rule does not apply.
@@ -186,7 +182,7 @@ def _store_stale(session: Session, header: MetaSet, off: int) -> bytes | None:
     cache.stats.cas_hits += 1
     store.slab_counters[store.class_of(old)].cas_hits += 1
     store.link(off, header.key)
-    return STORED
+    return Outcome.STORED
 
 
 def _ms_flags(header: MetaSet, cas: int) -> bytes:
@@ -264,7 +260,7 @@ def handle_ma(session: Session, req: MetaArith, out: list) -> None:
 
 def _cas_mismatch(store, off: int, cas: int) -> bool:
     """do_add_delta's order: an empty or chunked value is non-numeric before any CAS check."""
-    if store.nbytes_of(off) == 0 or store.chains.get(off):
+    if store.nbytes_of(off) == 0 or store.is_chunked(off):
         raise ClientError("cannot increment or decrement non-numeric value")
     return store.cas_of(off) != cas
 
@@ -287,7 +283,7 @@ def _vivify_number(session: Session, req: MetaArith) -> int:
         off = store.reserve(req.key, 0, 0, len(text), session.cache.clock.current)
     except (ItemTooLarge, OutOfMemory):
         raise ServerError("Out of memory allocating new item") from None
-    write_value(store, off, text)
+    store.write_value(off, text)
     store.link(off, req.key)
     return off
 
@@ -329,7 +325,7 @@ def handle_me(session: Session, req: MetaDebug, out: list) -> None:
     off = store.get(req.key, now, bump=False)
     cache.stats.cmd_meta += 1
     if off == NIL:
-        out.append(b"EN\r\n")
+        out.append(EN)
         return
     key = req.key
     if store.it_flags(off) & ITEM_KEY_BINARY:
@@ -344,9 +340,8 @@ def handle_me(session: Session, req: MetaDebug, out: list) -> None:
 
 def handle_mn(session: Session, req: MetaNoop, out: list) -> None:
     """mn: MN, the end marker of a batch of quiet commands."""
-    out.append(b"MN\r\n")
+    out.append(MN)
 
 
 HANDLERS = {MetaGet: handle_mg, MetaSet: handle_ms, MetaDelete: handle_md,
             MetaArith: handle_ma, MetaDebug: handle_me, MetaNoop: handle_mn}
-COMPLETERS = {MetaSet: complete_ms}

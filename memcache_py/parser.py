@@ -69,6 +69,7 @@ class RequestParser:
         self._view_off = 0          # bytes already written into the current view
         self._left = 0              # bytes left to copy (DATA) or drop (SWALLOW)
         self._pending = 0           # <bytes>+2 of the header awaiting a sink
+        self.lone_value: memoryview | None = None   # a lone set's data block (lone_request)
         self.unterminated = 0       # bytes held by a get line past LINE_MAX_NO_NEWLINE that
                                     # still waits for its newline (the caller budgets them)
 
@@ -107,9 +108,15 @@ class RequestParser:
         None means "not that simple" and the caller feeds `data` to `receive_data` instead:
         nothing is buffered then, so the read is the request. The checks and line parsers are
         the general path's; whatever they refuse goes the general way and gets the same reply.
-        `get <key>` comes back as the key alone (bytes), the commonest request of all. A set
-        comes back only if its data block ends in CRLF; its value is the last `nbytes + 2`
-        bytes of `data`.
+        `get <key>` comes back as the key alone (bytes): building a Get for it costs 1.5k of
+        the 32.6k instructions of a whole get (callgrind; tuple and list made and freed). A
+        Store comes back only if its data block ends in CRLF; `lone_value` is then that
+        block with its CRLF (a view of `data`), framed here like every other data block.
+
+        Why a second reading at all: served with the connection's general loop, a lone
+        `get <key>` costs 698 bytecodes (30 689 -> 52 480 instructions in callgrind, +71%)
+        against 416 here, a set 1 765 against 1 373 (+39%); see docs/performance.md. The
+        compiled core (issue #16) is to make the general path cheap enough to delete this.
         """
         if self._pos < len(self._buf) or self._state != LINE or self._parts \
                 or self._more is not None:
@@ -143,6 +150,7 @@ class RequestParser:
             return None
         if end + request.nbytes + 3 != len(data) or data[-2:] != b"\r\n":
             return None
+        self.lone_value = memoryview(data)[end + 1:]
         return request
 
     # ---- storage data phase --------------------------------------------------------------

@@ -19,9 +19,9 @@ from allocator import ItemStore
 
 from .cache import Cache
 from .clock import Clock
-from .commands import Daemon
 from .connection import MemcacheProtocol
-from .stats import ServerStats
+from .counters import ServerStats
+from .session import Daemon
 
 log = logging.getLogger("memcache_py")
 

@@ -1,81 +1,45 @@
-"""Server counters and the `stats` family's renderers, in memcached 1.6.18's order and names.
+"""The `stats` family's renderers, in memcached 1.6.18's order and names.
 
 The general list is what `memcached -o no_modern` prints (spec/stats.md §1), so tools that
 parse it (memcached-tool, memcached_exporter, pymemcache) see what they expect. Per-class
-lines come from the allocator's counters.
+lines come from the allocator's counters. Each renderer takes what it reads as arguments
+(counters, store, clock, settings): nothing here knows the daemon or a connection.
 """
 
 from __future__ import annotations
 
 import os
 import resource
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .commands import Daemon
+from allocator import ItemStore
+
+from .clock import Clock
+from .counters import ServerStats
+from .replies import END
+from .settings import Settings
 
 VERSION = "1.6.18"          # the memcached release whose behaviour we reproduce
 LIBEVENT = "asyncio"        # memcached prints its libevent version here
-
-
-@dataclass(slots=True)
-class ServerStats:
-    """Counters that `stats reset` zeroes (memcached's thread stats and global stats)."""
-
-    total_connections: int = 0
-    rejected_connections: int = 0
-    cmd_get: int = 0
-    cmd_set: int = 0
-    cmd_flush: int = 0
-    cmd_touch: int = 0
-    cmd_meta: int = 0
-    get_hits: int = 0
-    get_misses: int = 0
-    delete_misses: int = 0
-    delete_hits: int = 0
-    incr_misses: int = 0
-    incr_hits: int = 0
-    decr_misses: int = 0
-    decr_hits: int = 0
-    cas_misses: int = 0
-    cas_hits: int = 0
-    cas_badval: int = 0
-    touch_hits: int = 0
-    touch_misses: int = 0
-    store_too_large: int = 0
-    store_no_memory: int = 0
-    auth_cmds: int = 0
-    auth_errors: int = 0
-    idle_kicks: int = 0
-    bytes_read: int = 0
-    bytes_written: int = 0
-    listen_disabled_num: int = 0
-    conn_yields: int = 0
-
-    def reset(self) -> None:
-        for f in fields(self):
-            setattr(self, f.name, 0)
 
 
 def _rusage(seconds: float) -> str:
     return "%d.%06d" % (int(seconds), int((seconds % 1) * 1_000_000))
 
 
-def general_stats(d: Daemon) -> list[tuple[str, object]]:
+def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, *,
+                  curr_connections: int, accepting: bool) -> list[tuple[str, object]]:
     """`stats`: the lines and order of memcached 1.6.18 with a flat LRU."""
-    s, store, st = d.stats, d.cache.store, d.settings
     ru = resource.getrusage(resource.RUSAGE_SELF)
     lines: list[tuple[str, object]] = [
-        ("pid", os.getpid()), ("uptime", d.clock.uptime), ("time", d.clock.unix_now),
+        ("pid", os.getpid()), ("uptime", clock.uptime), ("time", clock.unix_now),
         ("version", VERSION), ("libevent", LIBEVENT), ("pointer_size", 64),
         ("rusage_user", _rusage(ru.ru_utime)), ("rusage_system", _rusage(ru.ru_stime)),
-        ("max_connections", st.max_connections), ("curr_connections", d.curr_connections),
+        ("max_connections", st.max_connections), ("curr_connections", curr_connections),
         ("total_connections", s.total_connections)]
     if st.maxconns_fast:
         lines.append(("rejected_connections", s.rejected_connections))
     lines += [
-        ("connection_structures", d.curr_connections + 1),
+        ("connection_structures", curr_connections + 1),
         ("response_obj_oom", 0), ("response_obj_count", 0), ("response_obj_bytes", 0),
         ("read_buf_count", 0), ("read_buf_bytes", 0), ("read_buf_bytes_free", 0),
         ("read_buf_oom", 0), ("reserved_fds", 5),
@@ -95,8 +59,8 @@ def general_stats(d: Daemon) -> list[tuple[str, object]]:
     items = [store.item_stats[c] for c in range(1, len(store.item_stats))]
     lines += [
         ("bytes_read", s.bytes_read), ("bytes_written", s.bytes_written),
-        ("limit_maxbytes", store.arena.limit_bytes),
-        ("accepting_conns", 1 if d.accepting else 0),
+        ("limit_maxbytes", store.memory_limit),
+        ("accepting_conns", 1 if accepting else 0),
         ("listen_disabled_num", s.listen_disabled_num), ("time_in_listen_disabled_us", 0),
         ("threads", st.threads), ("conn_yields", s.conn_yields),
         ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0),
@@ -115,9 +79,8 @@ def general_stats(d: Daemon) -> list[tuple[str, object]]:
     return lines
 
 
-def slabs_stats(d: Daemon) -> list[tuple[str, object]]:
+def slabs_stats(store: ItemStore) -> list[tuple[str, object]]:
     """`stats slabs`: classes that own a page, then active_slabs and total_malloced."""
-    store = d.cache.store
     out: list[tuple[str, object]] = []
     active = 0
     for cid in range(1, len(store.slabs.classes)):
@@ -140,9 +103,8 @@ def slabs_stats(d: Daemon) -> list[tuple[str, object]]:
     return out
 
 
-def items_stats(d: Daemon) -> list[tuple[str, object]]:
+def items_stats(store: ItemStore, now: int) -> list[tuple[str, object]]:
     """`stats items`: classes holding at least one item, flat-LRU fields."""
-    store, now = d.cache.store, d.clock.current
     out: list[tuple[str, object]] = []
     for cid in range(1, len(store.slabs.classes)):
         number = store.lru.sizes[cid]
@@ -165,11 +127,10 @@ def items_stats(d: Daemon) -> list[tuple[str, object]]:
     return out
 
 
-def sizes_stats(d: Daemon) -> list[tuple[str, object]]:
+def sizes_stats(store: ItemStore, enabled: bool) -> list[tuple[str, object]]:
     """`stats sizes`: item counts per 32-byte size bucket, when tracking is on."""
-    if not d.track_sizes:
+    if not enabled:
         return [("sizes_status", "disabled")]
-    store = d.cache.store
     buckets: dict[int, int] = {}
     for cid in range(1, len(store.slabs.classes)):
         for off in store.lru.iter_from_head(cid):
@@ -182,4 +143,4 @@ def sizes_stats(d: Daemon) -> list[tuple[str, object]]:
 def render(lines: list[tuple[str, object]], end: bool = True) -> bytes:
     """STAT lines, then END."""
     body = b"".join(b"STAT %s %s\r\n" % (str(k).encode(), str(v).encode()) for k, v in lines)
-    return body + b"END\r\n" if end else body
+    return body + END if end else body

@@ -7,19 +7,18 @@ disabled crawler are what this daemon has.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from allocator import crawl_class
+from allocator.item import ITEM_FETCHED
 
 from .cnum import safe_strtol
 from .errors import BAD_FORMAT, ClientError, RawError, UnknownCommand
+from .replies import END, OK, RESET
 from .requests import LruCrawler, Stats
+from .session import Daemon, Session
 from .settings import settings_stats
 from .stats import general_stats, items_stats, render, sizes_stats, slabs_stats
-
-if TYPE_CHECKING:
-    from .commands import Session
 
 MAX_CLASS_ID = 63
 
@@ -27,28 +26,30 @@ MAX_CLASS_ID = 63
 def stats_command(session: Session, req: Stats, out: list) -> None:
     """stats [settings|items|slabs|sizes|sizes_enable|sizes_disable|reset|conns|cachedump|detail]"""
     d = session.daemon
+    store = d.cache.store
     if not req.args:
-        out.append(render(general_stats(d)))
+        out.append(render(general_stats(d.stats, store, d.settings, d.clock,
+                                        curr_connections=d.curr_connections,
+                                        accepting=d.accepting)))
         return
     sub = req.args[0]
     if sub == b"settings":
-        store = d.cache.store
         out.append(render(settings_stats(
             d.settings, oldest=store.oldest_live, verbosity=d.verbosity,
-            maxbytes=store.arena.limit_bytes)))
+            maxbytes=store.memory_limit)))
     elif sub == b"items":
-        out.append(render(items_stats(d)))
+        out.append(render(items_stats(store, d.clock.current)))
     elif sub == b"slabs":
-        out.append(render(slabs_stats(d)))
+        out.append(render(slabs_stats(store)))
     elif sub == b"sizes":
-        out.append(render(sizes_stats(d)))
+        out.append(render(sizes_stats(store, d.track_sizes)))
     elif sub in (b"sizes_enable", b"sizes_disable"):
         d.track_sizes = sub == b"sizes_enable"
         status = "enabled" if d.track_sizes else "disabled"
         out.append(render([("sizes_status", status)], end=False))   # 1.6.18: no END here
     elif sub == b"reset":
         reset_counters(d)
-        out.append(b"RESET\r\n")
+        out.append(RESET)
     elif sub == b"conns":
         out.append(render(conns_stats(d)))
     elif sub == b"cachedump":
@@ -59,7 +60,7 @@ def stats_command(session: Session, req: Stats, out: list) -> None:
         raise UnknownCommand()
 
 
-def reset_counters(d) -> None:
+def reset_counters(d: Daemon) -> None:
     """Zero the counters, keep the gauges (items, bytes, connections, pages)."""
     d.stats.reset()
     store = d.cache.store
@@ -72,7 +73,7 @@ def reset_counters(d) -> None:
     d.detail.clear()
 
 
-def conns_stats(d) -> list[tuple[str, object]]:
+def conns_stats(d: Daemon) -> list[tuple[str, object]]:
     now = d.clock.current
     lines: list[tuple[str, object]] = []
     for fd, addr in d.listeners:
@@ -105,7 +106,7 @@ def cachedump(session: Session, args: list[bytes]) -> bytes:
             lines.append(b"ITEM %s [%d b; %d s]\r\n" % (
                 store.key_of(off), store.nbytes_of(off),
                 clock.to_unix(exptime) if exptime else 0))
-    return b"".join(lines) + b"END\r\n"
+    return b"".join(lines) + END
 
 
 def detail(session: Session, args: list[bytes]) -> bytes:
@@ -114,10 +115,10 @@ def detail(session: Session, args: list[bytes]) -> bytes:
     sub = args[0] if args else b""
     if sub in (b"on", b"off"):
         d.detail_enabled = sub == b"on"
-        return b"OK\r\n"
+        return OK
     if sub == b"dump":
         return b"".join(b"PREFIX %s get %d hit %d set %d del %d\r\n" % (p, *c)
-                        for p, c in d.detail.items()) + b"END\r\n"
+                        for p, c in d.detail.items()) + END
     raise ClientError("usage: stats detail on|off|dump")
 
 
@@ -128,11 +129,11 @@ def lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
     sub = args[0]
     if sub in (b"enable", b"disable") and len(args) == 1:
         d.lru_crawler = sub == b"enable"
-        out.append(b"OK\r\n")
+        out.append(OK)
     elif sub in (b"sleep", b"tocrawl") and len(args) == 2:
         if safe_strtol(args[1]) is None:
             raise ClientError(BAD_FORMAT)
-        out.append(b"OK\r\n")
+        out.append(OK)
     elif sub in (b"crawl", b"metadump", b"mgdump") and len(args) == 2:
         if not d.lru_crawler:
             raise ClientError("lru crawler disabled")
@@ -140,7 +141,7 @@ def lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
             out.append(metadump(session, args[1:]))
         elif sub == b"crawl":
             crawl(session, args[1])
-            out.append(b"OK\r\n")
+            out.append(OK)
         else:
             raise UnknownCommand()
     else:
@@ -172,9 +173,9 @@ def metadump(session: Session, args: list[bytes]) -> bytes:
     for cid in _class_ids(store, args[0]):
         for off in store.items_of_class(cid):
             last, exptime = store.times_of(off)
-            fetched = b"yes" if store.it_flags(off) & (2 << 40) else b"no"
+            fetched = b"yes" if store.it_flags(off) & ITEM_FETCHED else b"no"
             lines.append(b"key=%s exp=%d la=%d cas=%d fetch=%s cls=%d size=%d\n" % (
                 quote(store.key_of(off), safe="").encode(),
                 clock.to_unix(exptime) if exptime else -1, clock.to_unix(last),
                 store.cas_of(off), fetched, cid, store.item_total(off)))
-    return b"".join(lines) + b"END\r\n"
+    return b"".join(lines) + END

@@ -159,3 +159,71 @@ def memcached():
     mc = MemcachedProcess("-o", "no_modern").start()
     yield mc
     mc.stop()
+
+
+# ---- a connection over a fake transport (unit tests: no sockets, no event loop) ------------
+class FakeTransport:
+    """Takes writes until `room` bytes are buffered, then pauses the protocol (as uvloop does
+    past its high-water mark); `drain()` empties it and resumes."""
+
+    def __init__(self, room: int = 1 << 40):
+        self.room = room
+        self.buffered = 0
+        self.written = b""
+        self.closed = False
+        self.reading = True
+        self.protocol = None            # the MemcacheProtocol it feeds back to
+
+    def get_extra_info(self, name, default=None):
+        return ("127.0.0.1", 4242) if name == "peername" else default
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def write(self, data: bytes) -> None:
+        assert type(data) is bytes, "transports are only ever given bytes"
+        self.written += data
+        self.buffered += len(data)
+        if self.buffered > self.room:
+            self.protocol.pause_writing()
+
+    def drain(self) -> None:
+        self.buffered = 0
+        self.protocol.resume_writing()
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def close(self):
+        self.closed = True
+
+    def is_closing(self):
+        return self.closed
+
+    def can_write_eof(self):
+        return False
+
+
+def connect_fake(daemon, transport=None):
+    """A MemcacheProtocol of `daemon` connected to a FakeTransport: (protocol, transport)."""
+    from memcache_py.connection import MemcacheProtocol
+    transport = transport or FakeTransport()
+    p = MemcacheProtocol(daemon)
+    transport.protocol = p
+    p.connection_made(transport)
+    return p, transport
+
+
+def offline_daemon(clock=None, **overrides):
+    """A daemon (no sockets) with an 8 MB arena and these Settings fields changed."""
+    from memcache_py.server import build_daemon
+    from memcache_py.settings import Settings
+    overrides.setdefault("memory_limit", 8 * 1024 * 1024)
+    settings = dataclasses.replace(Settings(), **overrides)
+    return build_daemon(settings, clock)

@@ -431,7 +431,7 @@ def stats_expressions() -> dict[str, ast.AST]:
 
 def counter_fields() -> set[str]:
     from allocator.stats import ItemClassStats, SlabClassCounters
-    from memcache_py.stats import ServerStats
+    from memcache_py.counters import ServerStats
     return {f.name for cls in (ServerStats, ItemClassStats, SlabClassCounters)
             for f in dataclasses.fields(cls)}
 
@@ -489,7 +489,8 @@ def general_stats_rows(spec: str, sources: dict[str, str]):
     from memcache_py.settings import Settings
     from memcache_py.stats import general_stats
     d = build_daemon(Settings(idle_timeout=1))
-    ours = [name for name, _ in general_stats(d)]
+    ours = [name for name, _ in general_stats(d.stats, d.cache.store, d.settings, d.clock,
+                                              curr_connections=0, accepting=True)]
     exprs, moved, counters = stats_expressions(), moved_attributes(sources), counter_fields()
     rows = []
     previous = None
@@ -632,8 +633,8 @@ def render() -> str:
     store = d.cache.store
     off = store.reserve(b"k", 0, 0, 1, d.clock.current)
     store.link(off, b"k")
-    slab_names = [k.split(":", 1)[1] if ":" in k else k for k, _ in slabs_stats(d)]
-    item_names = [k.split(":", 2)[2] for k, _ in items_stats(d)]
+    slab_names = [k.split(":", 1)[1] if ":" in k else k for k, _ in slabs_stats(store)]
+    item_names = [k.split(":", 2)[2] for k, _ in items_stats(store, d.clock.current)]
     slabs = field_rows(stats_spec, "3", slab_names, sources)
     items = field_rows(stats_spec, "4", item_names, sources)
 

@@ -4,15 +4,12 @@ lines past 2048 bytes, and queued replies copied out of the arena when writing p
 The connection runs over a fake transport (no sockets, no event loop), so each step is exact.
 """
 
-import dataclasses
-
 import pytest
 
 from memcache_py.budget import LINE_BUDGET, MemoryBudget
-from memcache_py.connection import OUT_OF_MEMORY_READING, MemcacheProtocol, QueuedCopy
+from memcache_py.connection import OUT_OF_MEMORY_READING, QueuedCopy
 from memcache_py.parser import LINE_MAX_NO_NEWLINE
-from memcache_py.server import build_daemon
-from memcache_py.settings import Settings
+from tests.conftest import FakeTransport, connect_fake as connect, offline_daemon as make_daemon
 
 pytestmark = pytest.mark.unit
 
@@ -41,68 +38,6 @@ def test_giving_back_more_than_taken_is_a_bug():
     b.take(5)
     with pytest.raises(AssertionError):
         b.give(6)
-
-
-# ---- a connection over a fake transport -----------------------------------------------------
-class FakeTransport:
-    """Takes writes until `room` bytes are buffered, then pauses the protocol (as uvloop does
-    past its high-water mark); `drain()` empties it and resumes."""
-
-    def __init__(self, room: int = 1 << 40):
-        self.room = room
-        self.buffered = 0
-        self.written = b""
-        self.closed = False
-        self.reading = True
-        self.protocol: MemcacheProtocol | None = None
-
-    def get_extra_info(self, name, default=None):
-        return ("127.0.0.1", 4242) if name == "peername" else default
-
-    def set_write_buffer_limits(self, high=None, low=None):
-        pass
-
-    def write(self, data: bytes) -> None:
-        assert type(data) is bytes, "transports are only ever given bytes"
-        self.written += data
-        self.buffered += len(data)
-        if self.buffered > self.room:
-            self.protocol.pause_writing()
-
-    def drain(self) -> None:
-        self.buffered = 0
-        self.protocol.resume_writing()
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def pause_reading(self):
-        self.reading = False
-
-    def resume_reading(self):
-        self.reading = True
-
-    def close(self):
-        self.closed = True
-
-    def is_closing(self):
-        return self.closed
-
-    def can_write_eof(self):
-        return False
-
-
-def connect(daemon, transport=None):
-    transport = transport or FakeTransport()
-    p = MemcacheProtocol(daemon)
-    transport.protocol = p
-    p.connection_made(transport)
-    return p, transport
-
-
-def make_daemon(**overrides):
-    settings = dataclasses.replace(Settings(), memory_limit=8 * MB, **overrides)
-    return build_daemon(settings)
 
 
 # ---- partial get lines ----------------------------------------------------------------------
