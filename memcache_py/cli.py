@@ -317,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             run_args(client, args, sys.stdin.buffer)
         elif sys.stdin.isatty():
             interactive(client)
+            return 0                    # a person has read the error replies already
         else:
             run_stream(client, sys.stdin.buffer)
     except OSError as exc:

@@ -219,6 +219,11 @@ class Server:
             return
         running.request_stop()
         await running.close()
+        # close() lets a transport flush first, which never ends for a peer that does not read
+        for session in list(running.daemon.connections):
+            transport = getattr(session.protocol, "transport", None)
+            if transport is not None:
+                transport.abort()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CLOSE_SECONDS
         while running.daemon.connections and loop.time() < deadline:
