@@ -46,6 +46,10 @@ class Closed(Exception):
     """The server closed the connection."""
 
 
+class OutputClosed(Exception):
+    """Standard output went away (`memcache-cli ... | head`): stop quietly."""
+
+
 class Connection:
     """A blocking connection with line and exact reads (the reply framing needs both)."""
 
@@ -182,8 +186,12 @@ class Client:
             parts = self.conn.execute(request)
         except Closed:
             parts = None
-        for line in render(parts or []):
-            self.out(line)
+        try:
+            for line in render(parts or []):
+                self.out(line)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
         self.failed |= any(isinstance(p, Line) and is_error(p.text) for p in parts or [])
         if parts is None or header.split()[:1] == [b"quit"]:
             if parts is None:
@@ -320,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0                    # a person has read the error replies already
         else:
             run_stream(client, sys.stdin.buffer)
+    except OutputClosed:
+        devnull = os.open(os.devnull, os.O_WRONLY)     # nothing more to flush at exit
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as exc:
         print(f"memcache-cli: {address}: {exc.strerror or exc}", file=sys.stderr)
         return 2
