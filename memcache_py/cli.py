@@ -71,10 +71,10 @@ class Connection:
             raise Closed()
         self.buf += chunk
 
-    def readline(self) -> bytes:
-        while (i := self.buf.find(b"\r\n")) < 0:
+    def readline(self, end: bytes = b"\r\n") -> bytes:
+        while (i := self.buf.find(end)) < 0:
             self._fill()
-        line, self.buf = self.buf[:i], self.buf[i + 2:]
+        line, self.buf = self.buf[:i], self.buf[i + len(end):]
         return line
 
     def read_exact(self, n: int) -> bytes:
@@ -102,6 +102,23 @@ class Connection:
                 parts.append(Value(text, self.read_exact(int(fields[1]) + 2)[:-2]))
             else:
                 parts.append(Line(text))
+
+    def stream(self, request: bytes, out: Callable[[str], None]) -> list[Part]:
+        """`watch`: after its OK the connection is a log stream, printed until it ends."""
+        self.sock.sendall(request)
+        first = self.readline().decode("utf-8", "backslashreplace")
+        if first != "OK":
+            return [Line(first)]
+        out(first)
+        sys.stdout.flush()
+        self.sock.settimeout(None)          # log lines come when the server has some
+        try:
+            while True:
+                line = self.readline(b"\n").removesuffix(b"\r")   # log lines end in \n
+                out(line.decode("utf-8", "backslashreplace"))
+                sys.stdout.flush()
+        except KeyboardInterrupt:       # Ctrl-C ends the watch (and this connection)
+            return []
 
     def close(self) -> None:
         self.sock.close()
@@ -183,7 +200,10 @@ class Client:
         if self.conn is None:
             self.conn = Connection(self.address)
         try:
-            parts = self.conn.execute(request)
+            if header.split()[:1] == [b"watch"]:
+                parts = self.conn.stream(request, self.out)
+            else:
+                parts = self.conn.execute(request)
         except Closed:
             parts = None
         try:
@@ -193,7 +213,7 @@ class Client:
         except BrokenPipeError:
             raise OutputClosed() from None
         self.failed |= any(isinstance(p, Line) and is_error(p.text) for p in parts or [])
-        if parts is None or header.split()[:1] == [b"quit"]:
+        if parts is None or header.split()[:1] in ([b"quit"], [b"watch"]):
             if parts is None:
                 self.err("(the server closed the connection)")
             self.conn.close()

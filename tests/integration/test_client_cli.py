@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -158,3 +159,29 @@ def test_console_script_and_default_address():
         pytest.skip("memcache-cli console script not installed")
     res = subprocess.run([str(exe), "--help"], capture_output=True, timeout=30)
     assert res.returncode == 0 and res.stdout.startswith(b"usage: memcache-cli")
+
+
+def test_watch_streams_until_interrupted(memcached):
+    """memcached's `watch` turns the connection into a log stream (ours has no watch yet)."""
+    from tests.integration.helpers import Conn
+    proc = subprocess.Popen([sys.executable, "-m", "memcache_py.cli",
+                             f"127.0.0.1:{memcached.port}", "watch", "fetchers"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"OK\n"
+        conn = Conn("127.0.0.1", memcached.port)
+        conn.cmd(b"get watched\r\n", b"END\r\n")
+        line = proc.stdout.readline()
+        assert b"key=watched" in line and b"ts=" in line
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_watch_refused_is_an_error_reply(daemon):
+    res = cli(f"127.0.0.1:{daemon.port}", "watch")
+    assert res.returncode == 1 and res.stdout.split(b" ")[0].rstrip() in (b"ERROR",
+                                                                         b"CLIENT_ERROR")

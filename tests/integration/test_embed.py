@@ -166,8 +166,11 @@ def test_port_in_use_raises_listen_error():
         run_on("asyncio", main())
 
 
-def test_serve_in_thread_for_synchronous_programs():
-    with memcache_py.serve_in_thread(memory_mb=8, conn_limit=50) as server:
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_serve_in_thread_for_synchronous_programs(loop_name):
+    with memcache_py.serve_in_thread(memory_mb=8, conn_limit=50, loop=loop_name) as server:
+        expected = uvloop.Loop if loop_name == "uvloop" else asyncio.BaseEventLoop
+        assert isinstance(server._loop, expected)
         client = Client((server.host, server.port))
         assert client.set("k", b"v", noreply=False)
         assert client.get("k") == b"v"
