@@ -89,17 +89,31 @@ def test_unix_socket_as_pytest_services_starts_it(shim_path, tmp_path):
 
 def test_daemonized_with_a_pid_file(shim_path, tmp_path):
     port, pidfile = free_port(), tmp_path / "memcached.pid"
-    res = subprocess.run(["memcached", "-d", "-P", str(pidfile), "-p", str(port), "-u", "nobody"],
-                         env=env_with(shim_path), cwd=ROOT, timeout=30, capture_output=True)
-    assert (res.returncode, res.stdout, res.stderr) == (0, b"", b"")
-    assert wait_until(pidfile.exists, 20)
-    pid = int(pidfile.read_text())
     try:
+        res = subprocess.run(["memcached", "-d", "-P", str(pidfile), "-p", str(port), "-u",
+                              "nobody"], env=env_with(shim_path), cwd=ROOT, timeout=30,
+                             capture_output=True)
+        assert (res.returncode, res.stdout, res.stderr) == (0, b"", b"")
+        # the file exists a moment before its line is written
+        assert wait_until(lambda: pidfile.exists() and pidfile.read_text().endswith("\n"), 20)
         wait_port("127.0.0.1", port)
         set_get(Conn("127.0.0.1", port))
+        os.kill(int(pidfile.read_text()), signal.SIGTERM)
+        assert wait_until(lambda: not pidfile.exists(), 20)
     finally:
-        os.kill(pid, signal.SIGTERM)
-    assert wait_until(lambda: not pidfile.exists(), 20)
+        for pid in _pids_with_arg(str(pidfile)):      # whatever happened, no daemon is left
+            os.kill(pid, signal.SIGKILL)
+
+
+def _pids_with_arg(arg: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and arg.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            pass
+    return pids
 
 
 def test_pifpaf_run_memcached(shim_path):
