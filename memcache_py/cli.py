@@ -243,13 +243,13 @@ def run_stream(client: Client, stream) -> None:
 
 
 def run_args(client: Client, words: list[str], stdin) -> None:
-    header = " ".join(words).encode("utf-8", "surrogateescape")
-    if wants_data(" ".join(words[:-1]).encode("utf-8", "surrogateescape")) and len(words) > 1:
-        value = words[-1]
-        data = stdin.read() if value == "-" else value.encode("utf-8", "surrogateescape")
-        client.run(" ".join(words[:-1]).encode("utf-8", "surrogateescape"), data)
+    """One command from the arguments; a storage command's last word is its value (`-`: stdin)."""
+    encoded = [w.encode("utf-8", "surrogateescape") for w in words]
+    header = b" ".join(encoded[:-1])
+    if len(words) > 1 and wants_data(header):
+        client.run(header, stdin.read() if words[-1] == "-" else encoded[-1])
     else:
-        client.run(header)
+        client.run(b" ".join(encoded))
 
 
 # ---- the prompt ----------------------------------------------------------------------------
