@@ -6,7 +6,7 @@ PORT   ?= 11211
 ARGS   ?=
 BENCH_OUT ?= bench/out
 
-.PHONY: install run test test-unit system-deps bench stress lint cluster clean
+.PHONY: install run cli test test-unit system-deps bench stress lint cluster clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ system-deps:
 
 run: install
 	$(PY) -m memcache_py -p $(PORT) -l 127.0.0.1 $(ARGS)
+
+# the interactive client (memcache-cli) to the daemon `make run` serves
+cli: install
+	$(VENV)/bin/memcache-cli 127.0.0.1:$(PORT)
 
 # pytest exits 5 when it collected nothing; that is not a failure of the code.
 test: install system-deps

@@ -1,3 +1,3 @@
-from memcache_py.cli import main
+from memcache_py.main import main
 
 raise SystemExit(main())

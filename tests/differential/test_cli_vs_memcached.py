@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from memcache_py import cli
+from memcache_py import main as daemon_cli
 from memcache_py.settings import parse_settings, settings_stats
 
 pytestmark = pytest.mark.differential
@@ -36,7 +36,7 @@ def memcached(argv: list[str], timeout: float = 10) -> subprocess.CompletedProce
 
 
 def ours(argv: list[str], capsys) -> tuple[int, str]:
-    code = cli.main(argv, runner=lambda settings: 0)
+    code = daemon_cli.main(argv, runner=lambda settings: 0)
     return code, capsys.readouterr().err
 
 
@@ -70,7 +70,7 @@ def test_rejected_options(argv, capsys):
 @pytest.mark.parametrize("argv", [["-V"], ["--version"]])
 def test_version(argv, capsys):
     ref = memcached(argv)
-    assert cli.main(argv) == ref.returncode == 0
+    assert daemon_cli.main(argv) == ref.returncode == 0
     assert capsys.readouterr().out == ref.stdout
 
 

@@ -125,6 +125,9 @@ SAFE = [
     r"memcache-py [-\w .=,/:]* 2>/tmp/[\w.-]+ &",
     r"memcache-py [-\w .=,/:]*; echo \"exit \$\?\"",
     r"python -m memcache_py [-\w .=,/:]*(?:; echo \"exit \$\?\")?",
+    # the interactive client, a command as arguments or on stdin, against the daemon here
+    r"memcache-cli 127\.0\.0\.1:11211(?: [-\w.:]+)*(?:; echo \"exit \$\?\")?" + PIPE_TAIL,
+    r"printf '[^'`$]*' \| memcache-cli 127\.0\.0\.1:11211(?:; echo \"exit \$\?\")?",
     # a Python snippet (its addresses are checked below)
     r"python -c \"[^\"]*\"" + PIPE_TAIL,
     # the tools, against the daemon on this machine
@@ -150,6 +153,10 @@ NOT_RUN_HERE = {
     "sudo systemctl edit memcache-py": "test_unit_file_parses",
     "sudo systemctl restart memcache-py": "test_unit_file_execstart_serves_and_stops",
     "sudo systemctl stop memcache-py": "test_unit_file_execstart_serves_and_stops",
+    "mkdir -p /tmp/memcached-shim && ln -sf \"$(command -v memcache-py)\" "
+    "/tmp/memcached-shim/memcached": "tests/integration/test_launchers.py (the same shim)",
+    "PATH=/tmp/memcached-shim:$PATH pifpaf run memcached --port 11212 -- python my_tests.py":
+        "tests/integration/test_launchers.py::test_pifpaf_run_memcached",
     "make install": "CI (make test runs make install)",
     ". .venv/bin/activate": "CI (make test runs the suite from .venv)",
     "make stress": "tests/integration/test_stress_run.py (the same tool, shorter)",
@@ -221,11 +228,12 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 
 
 def shims(tmp: Path) -> Path:
-    """A bin directory where `python` and `memcache-py` run this interpreter and checkout."""
+    """A bin directory where `python`, `memcache-py` and `memcache-cli` run this checkout."""
     bindir = tmp / "bin"
     bindir.mkdir(exist_ok=True)
     for name, line in (("python", f'exec {sys.executable} "$@"'),
-                       ("memcache-py", f'exec {sys.executable} -m memcache_py "$@"')):
+                       ("memcache-py", f'exec {sys.executable} -m memcache_py "$@"'),
+                       ("memcache-cli", f'exec {sys.executable} -m memcache_py.cli "$@"')):
         path = bindir / name
         path.write_text(f"#!/bin/sh\n{line}\n")
         path.chmod(0o755)

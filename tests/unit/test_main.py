@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from memcache_py import cli
+from memcache_py import main as daemon_cli
 from memcache_py.settings import Settings
 from tests.conftest import wait_until
 
@@ -92,7 +92,7 @@ class Recorder:
 
 def run(argv, capsys, status=0):
     runner = Recorder(status)
-    code = cli.main(argv, runner=runner)
+    code = daemon_cli.main(argv, runner=runner)
     out, err = capsys.readouterr()
     return code, out, err, runner.calls
 
@@ -178,7 +178,7 @@ def test_logging_level_follows_verbosity(argv, level, capsys):
     run(argv, capsys)
     logger = logging.getLogger("memcache_py")
     assert logger.level == level
-    assert sum(isinstance(h, cli._StderrHandler) for h in logger.handlers) == 1
+    assert sum(isinstance(h, daemon_cli._StderrHandler) for h in logger.handlers) == 1
 
 
 def test_log_records_reach_the_current_stderr(capsys):
@@ -195,7 +195,7 @@ def test_pidfile_is_written_while_running_and_removed_after(tmp_path, capsys):
         seen.append(pidfile.read_text())
         return 0
 
-    assert cli.main(["-P", str(pidfile)], runner=runner) == 0
+    assert daemon_cli.main(["-P", str(pidfile)], runner=runner) == 0
     assert seen == [f"{os.getpid()}\n"]
     assert not pidfile.exists()
 
@@ -204,7 +204,7 @@ def test_daemonize_detaches_and_writes_the_daemon_pid(tmp_path):
     pidfile, marker = tmp_path / "mc.pid", tmp_path / "marker"
     script = textwrap.dedent(f"""
         import os, sys
-        from memcache_py import cli
+        from memcache_py import main as daemon_cli
         def runner(settings):
             import memcache_py.server   # a lazy import still works after chdir("/")
             with open({str(marker)!r} + ".tmp", "w") as f:
@@ -212,7 +212,7 @@ def test_daemonize_detaches_and_writes_the_daemon_pid(tmp_path):
                         f"{{open({str(pidfile)!r}).read().strip()}}")
             os.rename({str(marker)!r} + ".tmp", {str(marker)!r})
             return 0
-        sys.exit(cli.main(["-d", "-P", {str(pidfile)!r}], runner=runner))
+        sys.exit(daemon_cli.main(["-d", "-P", {str(pidfile)!r}], runner=runner))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
