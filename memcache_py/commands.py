@@ -23,6 +23,7 @@ from .parser import IT_REFCOUNT_LIMIT, RequestParser
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
+from .requests import RefreshCerts
 from . import meta_commands, stats_commands
 from .stats import VERSION
 
@@ -53,6 +54,8 @@ class Daemon:
         self.line_budget = MemoryBudget(settings.read_buf_mem_limit or LINE_BUDGET)
         self.copy_budget = MemoryBudget(COPY_BUDGET)
         self.lone_get = lone_get(self)          # `get <key>` alone in a read (hot path)
+        self.tls: Any = None                    # tls.TlsState with -Z (server.py sets it)
+        self.auth: Any = None                   # auth.AuthTable with -Y (server.py sets it)
 
     @property
     def curr_connections(self) -> int:
@@ -355,6 +358,16 @@ def handle_verbosity(session: Session, req: Verbosity, out: list) -> None:
         out.append(b"OK\r\n")
 
 
+def handle_refresh_certs(session: Session, req: RefreshCerts, out: list) -> None:
+    """refresh_certs [noreply]: OK, or memcached's error line (sent even with noreply)."""
+    tls = session.daemon.tls
+    error = "Error TLS not enabled" if tls is None else tls.refresh()
+    if error is not None:
+        out.append(error.encode() + b"\r\n")
+    elif not req.noreply:
+        out.append(b"OK\r\n")
+
+
 def handle_quit(session: Session, req: Quit, out: list) -> None:
     session.closing = True
 
@@ -434,7 +447,7 @@ HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
     FlushAll: handle_flush_all, Version: handle_version, Verbosity: handle_verbosity,
     Quit: handle_quit, Shutdown: handle_shutdown, CacheMemlimit: handle_cache_memlimit,
     Slabs: handle_slabs, LruCrawler: handle_lru_crawler,
-    Stats: handle_stats,
+    Stats: handle_stats, RefreshCerts: handle_refresh_certs,
 }
 HANDLERS.update(meta_commands.HANDLERS)
 

@@ -101,7 +101,10 @@ def general_stats(d: Daemon) -> list[tuple[str, object]]:
         ("threads", st.threads), ("conn_yields", s.conn_yields),
         ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0),
         ("malloc_fails", 0), ("log_worker_dropped", 0), ("log_worker_written", 0),
-        ("log_watcher_skipped", 0), ("log_watcher_sent", 0), ("log_watchers", 0),
+        ("log_watcher_skipped", 0), ("log_watcher_sent", 0), ("log_watchers", 0)]
+    if d.tls is not None:                   # -Z: ssl_handshake_errors... (tls.py)
+        lines += d.tls.stats()
+    lines += [
         ("unexpected_napi_ids", 0), ("round_robin_fallback", 0),
         ("bytes", store.bytes), ("curr_items", store.curr_items),
         ("total_items", store.total_items), ("slab_global_page_pool", 0),
