@@ -7,7 +7,8 @@ every line is answered `CLIENT_ERROR unauthenticated`. The file is read at start
 stops the daemon) and again on SIGHUP (a bad one keeps the old entries). Passwords are compared
 in constant time and never logged.
 
-`AuthGate` is sans-IO: `receive(data)` -> (reply, rest). `rest` stays None while the connection
+Of the answers to one read, memcached sends only the last (they share one response object).
+`AuthGate` is sans-IO: `receive(data)` -> (reply, rest, close). `rest` stays None while the connection
 is unauthenticated; once it authenticates, `rest` is what followed the credentials, for the
 ordinary request path. The connection asks the gate only while `protocol.auth` is set.
 """
@@ -137,9 +138,13 @@ class AuthGate:
         self.need = -1                      # bytes of the credentials block, -1: a line next
 
     def receive(self, data: bytes) -> tuple[bytes, bytes | None, bool]:
-        """Feed bytes: (replies to send, bytes after a successful login or None, close)."""
+        """Feed one read: (reply to send, bytes after a successful login or None, close).
+
+        memcached answers each line of an unauthenticated connection into the same response
+        object, so of one read only the last answer is sent: so here, too.
+        """
         buf = self.buf + data if self.buf else data
-        out = []
+        out = b""
         while True:
             if self.need < 0:
                 if len(buf) < 2:
@@ -147,36 +152,36 @@ class AuthGate:
                 end = buf.find(b"\n")
                 if end < 0:
                     if len(buf) > LINE_MAX:
-                        return b"".join(out), None, True
+                        return b"", None, True      # closing: nothing more is sent
                     break
                 line, buf = buf[:end], buf[end + 1:]
                 tokens = _tokens(line)      # a trailing \r stays in the last token, as there
                 size = safe_strtoul(tokens[4]) if len(tokens) >= 5 else None
                 if len(tokens) < 5 or tokens[0] != b"set" or size is None:
-                    out.append(UNAUTHENTICATED)
+                    out = UNAUTHENTICATED
                     continue
                 self.need = size + 2
             if len(buf) < self.need:
-                if self.need > READ_BUFFER_SIZE:
-                    return b"".join(out), None, True    # memcached's buffer fills: it closes
+                if len(buf) >= READ_BUFFER_SIZE:
+                    return b"", None, True      # memcached's read buffer is full: it closes
                 break
             block, buf, self.need = buf[:self.need], buf[self.need:], -1
             if block[-2:] != b"\r\n":
-                out.append(BAD_TERMINATION)
+                out = BAD_TERMINATION
                 continue
             creds = _tokens(block[:-2])
             if len(creds) < 2:
-                out.append(BAD_TOKEN_FORMAT)
+                out = BAD_TOKEN_FORMAT
                 continue
             self.stats.auth_cmds += 1
             if self.table.check(creds[0], creds[1]):
-                out.append(STORED)
+                out = STORED
                 self.buf = b""
-                return b"".join(out), buf, False
+                return out, buf, False
             self.stats.auth_errors += 1
-            out.append(AUTH_FAILURE)
+            out = AUTH_FAILURE
         self.buf = buf
-        return b"".join(out), None, False
+        return out, None, False
 
     def pass_through(self, protocol, data: bytes) -> bytes:
         """Run the gate for `protocol` (a MemcacheProtocol): write its replies, close if it
