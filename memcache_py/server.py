@@ -245,7 +245,8 @@ def run(settings) -> int:
         return err.status
     except OSError as exc:
         log.error("failed to listen: %s", exc)
-        print(f"failed to listen on one of interface(s) {','.join(settings.listen)}: {exc}",
+        reason = exc.strerror or exc           # memcached prints strerror(errno)
+        print(f"failed to listen on one of interface(s) {','.join(settings.listen)}: {reason}",
               file=sys.stderr)
         return 71       # EX_OSERR, as memcached
     # memcached: SIGTERM/SIGINT exit, SIGUSR1 is a graceful stop, SIGHUP reloads the -Y file

@@ -203,7 +203,7 @@ class TlsState:
         # since the clock's origin until the first refresh_certs
         self.last_refresh = 0
         self.handshake_errors = 0       # ssl_handshake_errors
-        self.old_sessions = 0           # new sessions counted by contexts swapped out
+        self.new_sessions = 0           # ssl_new_sessions (with ssl_session_cache)
         self.handshaking: set[TlsAcceptor] = set()
         idle = settings.idle_timeout
         self.handshake_timeout = float(idle) if idle > 0 else HANDSHAKE_TIMEOUT
@@ -215,20 +215,30 @@ class TlsState:
         except TlsError as exc:
             log.warning("refresh_certs: %s", exc.message)
             return exc.message
-        self.old_sessions += self._new_sessions()
         self.context = context
         self.last_refresh = self.clock.current
         return None
 
-    def _new_sessions(self) -> int:
-        s = self.context.session_stats()
-        return max(s.get("accept_good", 0) - s.get("hits", 0), 0)
+    def handshake_done(self, transport: asyncio.BaseTransport) -> None:
+        """Count the sessions OpenSSL's new-session callback would have seen in memcached:
+        TLS 1.3 issues two tickets after a full handshake and one after a resumption, TLS
+        1.2 one new session per full handshake."""
+        if not self.settings.ssl_session_cache:
+            return
+        obj = transport.get_extra_info("ssl_object")
+        if obj is None:
+            return
+        reused = obj.session_reused
+        if obj.version() == "TLSv1.3":
+            self.new_sessions += 1 if reused else self.context.num_tickets
+        elif not reused:
+            self.new_sessions += 1
 
     def stats(self) -> list[tuple[str, object]]:
         """memcached's `stats` lines for TLS, placed before unexpected_napi_ids."""
         lines: list[tuple[str, object]] = []
         if self.settings.ssl_session_cache:
-            lines.append(("ssl_new_sessions", self.old_sessions + self._new_sessions()))
+            lines.append(("ssl_new_sessions", self.new_sessions))
         lines.append(("ssl_handshake_errors", self.handshake_errors))
         lines.append(("time_since_server_cert_refresh",
                       self.clock.current - self.last_refresh))
@@ -298,6 +308,7 @@ class TlsAcceptor(asyncio.Protocol):
                                  ConnectionResetError("closed during the handshake"))
             transport.abort()                                          # type: ignore[union-attr]
             return
+        tls.handshake_done(secure)
         protocol.connection_made(secure)
 
     def abort(self) -> None:
