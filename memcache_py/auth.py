@@ -8,9 +8,10 @@ stops the daemon) and again on SIGHUP (a bad one keeps the old entries). Passwor
 in constant time and never logged.
 
 Of the answers to one read, memcached sends only the last (they share one response object).
-`AuthGate` is sans-IO: `receive(data)` -> (reply, rest, close). `rest` stays None while the connection
-is unauthenticated; once it authenticates, `rest` is what followed the credentials, for the
-ordinary request path. The connection asks the gate only while `protocol.auth` is set.
+`AuthGate` is sans-IO: `receive(data)` -> (reply, rest, close). `rest` stays None while the
+connection is unauthenticated; once it authenticates, `rest` is what followed the
+credentials, for the ordinary request path. The connection asks the gate only while
+`protocol.auth` is set.
 """
 
 from __future__ import annotations
