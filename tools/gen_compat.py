@@ -84,6 +84,14 @@ DELIBERATE = [
     ("`ssl_keyformat`", "PEM (1), DER (2) or an engine", "PEM only; 2 gets memcached's "
      "messages for a bad key, a good DER key is refused at start", "the ssl module loads PEM "
      "keys only", "`test_security_vs_memcached.py` refusals"),
+    ("A refused client certificate (`ssl_verify_mode` 1-3)", "the TLS alert is sent: the "
+     "client reads `certificate required` or `unknown ca`", "the connection is closed without "
+     "the alert: the client reads EOF", "asyncio's (and uvloop's) TLS protocol drops the "
+     "alert of a failed handshake", "`tls_verify_*` cases (both refuse)"),
+    ("`ssl_handshake_errors`", "counts handshakes that fail in the first `SSL_accept`, right "
+     "after `accept` (a client that connects and waits, then fails, is not counted)",
+     "counts every failed or stalled handshake, and clients that leave mid-handshake",
+     "the issue asks for every failure to be counted", "tests/integration/test_tls.py"),
     ("`refresh_certs` with a bad pair", "loads into the live context: a bad key after a good "
      "certificate leaves the new certificate in place", "builds a new context and swaps it in "
      "only when every file loads", "never serve a half-updated pair", "same reply lines: "
