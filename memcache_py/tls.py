@@ -84,10 +84,8 @@ def build_context(settings) -> ssl.SSLContext:
         ctx.options |= ssl.OP_NO_TICKET
         ctx.num_tickets = 0
     if settings.ssl_kernel_tls:
-        ktls = getattr(ssl, "OP_ENABLE_KTLS", None)
-        if ktls is None:
-            raise TlsError("Kernel TLS offload is not available")
-        ctx.options |= ktls
+        # start_tls runs TLS through memory BIOs: the kernel cannot take the socket over
+        raise TlsError("Kernel TLS offload is not available")
     ctx.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
     return ctx
 

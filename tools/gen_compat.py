@@ -92,6 +92,10 @@ DELIBERATE = [
      "after `accept` (a client that connects and waits, then fails, is not counted)",
      "counts every failed or stalled handshake, and clients that leave mid-handshake",
      "the issue asks for every failure to be counted", "tests/integration/test_tls.py"),
+    ("`ssl_kernel_tls`", "kernel TLS where OpenSSL has it (Debian's does)", "refused at "
+     "start: `Kernel TLS offload is not available` (exit 64), memcached's message where "
+     "OpenSSL lacks it", "TLS runs through memory BIOs in the event loop, which the kernel "
+     "cannot take over", "[security.md](security.md)"),
     ("`refresh_certs` with a bad pair", "loads into the live context: a bad key after a good "
      "certificate leaves the new certificate in place", "builds a new context and swaps it in "
      "only when every file loads", "never serve a half-updated pair", "same reply lines: "

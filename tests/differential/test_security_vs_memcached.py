@@ -44,6 +44,12 @@ CERT_OPTS = f"ssl_chain_cert={PKI.server_cert},ssl_key={PKI.server_key}"
 Z = ["-Z", "-o", CERT_OPTS]
 
 
+def _max_version(version: ssl.TLSVersion) -> ssl.SSLContext:
+    ctx = PKI.client_context()
+    ctx.maximum_version = version
+    return ctx
+
+
 def VERIFY(mode: int) -> list[str]:
     return ["-Z", "-o", CERT_OPTS + f",ssl_verify_mode={mode},ssl_ca_cert={PKI.ca}"]
 
@@ -198,6 +204,15 @@ CORPUS = [
         [b"version\r\n"]), close=True),
     case("tls_client_trusts_another_ca", flags=Z, script=tls_session(
         [b"version\r\n"], lambda: PKI.client_context(ca=PKI.other_ca)), close=True),
+    case("tls_expired_server_certificate", flags=[
+        "-Z", "-o", f"ssl_chain_cert={PKI.expired_cert},ssl_key={PKI.expired_key}"],
+         script=tls_session([b"version\r\n"]), close=True),
+    case("tls_min_version_13_refuses_a_12_client",
+         flags=["-Z", "-o", CERT_OPTS + ",ssl_min_version=3"],
+         script=tls_session([b"version\r\n"], lambda: _max_version(ssl.TLSVersion.TLSv1_2)),
+         close=True),
+    case("tls_12_client_default_min_version", flags=Z, script=tls_session(
+        [b"version\r\n"], lambda: _max_version(ssl.TLSVersion.TLSv1_2))),
     case("tls_with_auth", flags=Z + Y, script=tls_session(
         [b"get a\r\n", b"set a 0 0 12\r\nalice wonder\r\n", b"set k 0 0 1\r\nz\r\n",
          b"get k\r\n"])),

@@ -273,3 +273,21 @@ def test_peer_that_leaves_mid_handshake_leaves_nothing_behind(tls_daemon, pki):
     assert wait_until(lambda: handshake_errors(d) == 2)
     assert wait_until(lambda: d.call(lambda: (len(d.daemon.connections),
                                               len(d.daemon.tls.handshaking))) == (0, 0))
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_session_resumption_only_with_ssl_session_cache(tls_daemon, pki, cache):
+    d = tls_daemon(ssl_session_cache=cache)
+    ctx = pki.client_context()
+    first = tls_conn(d, ctx)
+    assert first.cmd(b"version\r\n").startswith(b"VERSION")   # TLS 1.3 tickets come after
+    session = first.sock.session
+    first.close()
+    again = Conn(d.host, d.port)
+    again.sock = ctx.wrap_socket(again.sock, session=session)
+    assert again.cmd(b"version\r\n").startswith(b"VERSION")
+    assert again.sock.session_reused is cache
+    s = stats(again)
+    assert ("ssl_new_sessions" in s) is cache
+    if cache:
+        assert int(s["ssl_new_sessions"]) == 3      # two tickets, then one on resumption
