@@ -23,6 +23,7 @@ import ctypes
 import logging
 import os
 import ssl
+import warnings
 from typing import Any, Callable
 
 from .settings import EX_USAGE, SettingsError
@@ -65,7 +66,9 @@ def build_context(settings) -> ssl.SSLContext:
     if problem:
         raise TlsError(problem)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = MIN_VERSIONS[settings.ssl_min_version]
+    with warnings.catch_warnings():     # TLS 1.0/1.1 are deprecated, and asked for
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = MIN_VERSIONS[settings.ssl_min_version]
     try:
         ctx.load_cert_chain(settings.ssl_chain_cert, settings.ssl_key)
         if settings.ssl_ca_cert:
