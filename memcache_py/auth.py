@@ -103,7 +103,9 @@ class AuthTable:
         return True
 
     def check(self, user: bytes, password: bytes) -> bool:
-        """Whether user/password match an entry; every entry is compared, in constant time."""
+        """Whether user/password match an entry. Every entry is compared, each with
+        hmac.compare_digest (constant time for equal lengths; a length differs at once, as in
+        memcached's safe_memcmp after its length test)."""
         ok = False
         for u, p in self.entries:
             ok |= hmac.compare_digest(user, u) & hmac.compare_digest(password, p)
