@@ -291,3 +291,12 @@ def test_session_resumption_only_with_ssl_session_cache(tls_daemon, pki, cache):
     assert ("ssl_new_sessions" in s) is cache
     if cache:
         assert int(s["ssl_new_sessions"]) == 3      # two tickets, then one on resumption
+
+
+def test_idle_tls_connection_is_kicked(tls_daemon, pki):
+    d = tls_daemon(idle_timeout=1)
+    conn = tls_conn(d, pki.client_context())
+    assert conn.cmd(b"version\r\n").startswith(b"VERSION")
+    conn.sock.settimeout(15)
+    assert conn.sock.recv(10) == b""            # -o idle_timeout closes it, as in clear text
+    assert wait_until(lambda: d.call(lambda: d.daemon.stats.idle_kicks) == 1)
