@@ -253,6 +253,8 @@ class Cluster:
     stats_interval_ms: int = 1000
     pin: bool = False                      # taskset: instance i on core i % cores
     nutcracker: str | None = None
+    tls: tuple[str, str] | None = None     # (cert, key): instances serve TLS (-Z) on `ports`
+    plain_ports: list[int] = field(default_factory=list)  # with tls: their notls listeners
     instances: list[Child] = field(default_factory=list)
     proxy_proc: Child | None = None
 
@@ -276,7 +278,12 @@ class Cluster:
         if self.stats_port is None:
             self.stats_port = next(p for p in free_ports(4)
                                    if p not in self.ports and p != self.proxy_port)
-        busy = [p for p in (*self.ports, self.proxy_port, self.stats_port)
+        if self.tls and not self.plain_ports:
+            # nutcracker speaks clear text only: it reaches each instance on a notls listener
+            taken = {*self.ports, self.proxy_port, self.stats_port}
+            self.plain_ports = [p for p in free_ports(len(self.ports) + len(taken))
+                                if p not in taken][:len(self.ports)]
+        busy = [p for p in (*self.ports, *self.plain_ports, self.proxy_port, self.stats_port)
                 if not port_is_free(p)]
         if busy:
             raise ClusterError(f"port(s) already in use on {LOOPBACK}: {busy} (instances "
@@ -293,8 +300,13 @@ class Cluster:
     def _start_instances(self) -> None:
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         for i, port in enumerate(self.ports):
+            extra = self.extra
+            if self.tls:
+                cert, key = self.tls
+                extra = (*extra, "-Z", "-o", f"ssl_chain_cert={cert},ssl_key={key}",
+                         "-l", f"notls:{LOOPBACK}:{self.plain_ports[i]}")
             child = Child(f"instance {i} (:{port})",
-                          server_argv(self.server_cmd, port, self.memory_mb, self.extra),
+                          server_argv(self.server_cmd, port, self.memory_mb, extra),
                           self.workdir / f"instance-{port}.log", port)
             self.instances.append(child)
             child.start(str(cores[i % len(cores)]) if self.pin and cores else None)
@@ -303,7 +315,8 @@ class Cluster:
             child.wait_listening(deadline)
 
     def _start_proxy(self) -> None:
-        self.config_path.write_text(nutcracker_config(self.proxy_port, self.ports, self.proxy))
+        self.config_path.write_text(nutcracker_config(self.proxy_port,
+                                                      self.plain_ports or self.ports, self.proxy))
         check = subprocess.run([self.nutcracker, "-t", "-c", str(self.config_path)],
                                capture_output=True, text=True, timeout=10)
         if check.returncode != 0:
@@ -359,7 +372,9 @@ class Cluster:
                  f"{p.server_failure_limit}, retry {p.server_retry_timeout_ms} ms, "
                  f"timeout {p.timeout_ms} ms)"]
         for i, child in enumerate(self.instances):
-            lines.append(f"  instance {i}: {LOOPBACK}:{child.port}  pid {child.pid}  "
+            tls = (f" (TLS; clear text for the proxy on :{self.plain_ports[i]})"
+                   if self.tls else "")
+            lines.append(f"  instance {i}: {LOOPBACK}:{child.port}{tls}  pid {child.pid}  "
                          f"log {child.log_path}")
         lines += [f"  proxy:      {LOOPBACK}:{self.proxy_port}  pid {self.proxy_proc.pid}  "
                   f"config {self.config_path}  log {self.proxy_proc.tail_path}",
@@ -407,6 +422,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                     help="nutcracker's JSON stats port (on 127.0.0.1)")
     ap.add_argument("--pin", action="store_true",
                     help="taskset: instance i on core i modulo the cores")
+    ap.add_argument("--tls-cert", metavar="PEM", default=None,
+                    help="instances serve TLS (-Z) with this certificate; the proxy reaches "
+                         "them on notls: listeners (twemproxy has no TLS)")
+    ap.add_argument("--tls-key", metavar="PEM", default=None)
     ns = ap.parse_args(argv)
     if ns.instances < 1:
         ap.error("--instances must be at least 1")
@@ -416,6 +435,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if ns.proxy_port in ports or ns.stats_port in ports or ns.stats_port == ns.proxy_port:
         ap.error(f"instance ports {ports[0]}-{ports[-1]}, --proxy-port and --stats-port "
                  f"must not overlap")
+    if (ns.tls_cert is None) != (ns.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
     return ns, extra
 
 
@@ -430,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     cluster = Cluster(ports, ns.proxy_port, ns.workdir, memory_mb=ns.memory,
                       server_cmd=ns.server_cmd, extra=tuple(extra), stats_port=ns.stats_port,
-                      pin=ns.pin,
+                      pin=ns.pin, tls=(ns.tls_cert, ns.tls_key) if ns.tls_cert else None,
                       proxy=ProxySettings(timeout_ms=ns.timeout,
                                           server_retry_timeout_ms=ns.server_retry_timeout,
                                           server_failure_limit=ns.server_failure_limit))

@@ -22,6 +22,7 @@ from .replies import (BAD_DATA_CHUNK, DELETED, END, NOT_FOUND, OK, STORE_REPLIES
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
+from .requests import RefreshCerts
 from . import meta_commands, stats_commands
 from .session import Session
 from .stats import VERSION
@@ -186,6 +187,16 @@ def handle_verbosity(session: Session, req: Verbosity, out: list) -> None:
         out.append(OK)
 
 
+def handle_refresh_certs(session: Session, req: RefreshCerts, out: list) -> None:
+    """refresh_certs [noreply]: OK, or memcached's error line (sent even with noreply)."""
+    tls = session.daemon.tls
+    error = "Error TLS not enabled" if tls is None else tls.refresh()
+    if error is not None:
+        out.append(error.encode() + b"\r\n")
+    elif not req.noreply:
+        out.append(b"OK\r\n")
+
+
 def handle_quit(session: Session, req: Quit, out: list) -> None:
     session.closing = True
 
@@ -265,7 +276,7 @@ HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
     FlushAll: handle_flush_all, Version: handle_version, Verbosity: handle_verbosity,
     Quit: handle_quit, Shutdown: handle_shutdown, CacheMemlimit: handle_cache_memlimit,
     Slabs: handle_slabs, LruCrawler: handle_lru_crawler,
-    Stats: handle_stats,
+    Stats: handle_stats, RefreshCerts: handle_refresh_certs,
 }
 HANDLERS.update(meta_commands.HANDLERS)
 

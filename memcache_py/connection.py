@@ -35,6 +35,8 @@ BINARY_REQUEST_MAGIC = 0x80     # first byte of a binary-protocol request
 class MemcacheProtocol(asyncio.Protocol):
     """asyncio.Protocol for memcached's text and meta protocols."""
 
+    auth = None                     # an auth.AuthGate until a -Y connection authenticates
+
     def __init__(self, daemon: Daemon, local_addr: str = ""):
         self.daemon = daemon
         self.local_addr = local_addr
@@ -132,6 +134,10 @@ class MemcacheProtocol(asyncio.Protocol):
                 self.transport.close()               # type: ignore[union-attr]
                 return
         self.stats.bytes_read += len(data)
+        if self.auth is not None:           # -Y and not yet authenticated (auth.py)
+            data = self.auth.pass_through(self, data)
+            if not data:
+                return
         if not self.out and not session.closing and not self.flow.write_paused:  # type: ignore
             req = session.parser.lone_request(data)
             if req is not None:

@@ -21,6 +21,7 @@ from .meta import META_DATA_HEADERS, META_PARSERS
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
+from .requests import RefreshCerts
 
 KEY_MAX_LENGTH = 250        # memcached KEY_MAX_LENGTH
 LINE_MAX_NO_NEWLINE = 2048  # memcached closes a non-get connection holding this much without \n
@@ -509,6 +510,11 @@ def parse_slabs(tokens: list[bytes]) -> Slabs:
     return Slabs(tokens[1:])
 
 
+def parse_refresh_certs(tokens: list[bytes]) -> RefreshCerts:
+    """refresh_certs [noreply]  (TLS: tls.py reloads the certificate and key)"""
+    return RefreshCerts(_noreply(tokens))
+
+
 PARSERS = {
     b"get": parse_get, b"gets": parse_get, b"bget": parse_get,
     b"gat": parse_gat, b"gats": parse_gat,
@@ -519,6 +525,7 @@ PARSERS = {
     b"verbosity": parse_verbosity, b"quit": parse_quit, b"shutdown": parse_shutdown,
     b"stats": parse_stats, b"cache_memlimit": parse_cache_memlimit,
     b"lru_crawler": parse_lru_crawler, b"slabs": parse_slabs, b"lru": parse_lru,
+    b"refresh_certs": parse_refresh_certs,
 }
 PARSERS.update(META_PARSERS)            # mg ms md ma mn me (meta.py)
 

@@ -101,3 +101,7 @@ class Slabs(NamedTuple):
 
 class Lru(NamedTuple):
     args: list[bytes]
+
+
+class RefreshCerts(NamedTuple):
+    noreply: bool           # an error line is sent even so, as memcached's write_and_free

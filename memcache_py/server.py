@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from dataclasses import dataclass, field
 
 from allocator import ItemStore
@@ -22,6 +23,8 @@ from .clock import Clock
 from .connection import MemcacheProtocol
 from .counters import ServerStats
 from .session import Daemon
+from .settings import SettingsError
+from . import auth, tls
 
 log = logging.getLogger("memcache_py")
 
@@ -66,6 +69,8 @@ class RunningServer:
         for s in self.servers:
             s.close()
         self.daemon.accepting = False
+        if self.daemon.tls is not None:
+            self.daemon.tls.abort_handshakes()
         for session in list(self.daemon.connections):
             session.protocol.stop()
         loop = asyncio.get_running_loop()
@@ -82,19 +87,23 @@ async def serve(settings, *, sock: socket.socket | None = None,
     """Start listening and return at once; `RunningServer.wait_stopped()` runs until stopped."""
     loop = asyncio.get_running_loop()
     daemon = build_daemon(settings, clock)
+    # memcached's order: the TLS context, then the auth file, then the listeners
+    daemon.tls = tls.TlsState(settings, daemon.clock) if settings.ssl_enabled else None
+    daemon.auth = auth.load(settings)
     servers: list[asyncio.AbstractServer] = []
     addresses: list[tuple[str, int]] = []
     if sock is not None:
-        socks = [sock]
+        socks = [(sock, False)]
     elif settings.unix_socket:
-        socks = [_unix_socket(settings)]
+        socks = [(_unix_socket(settings), True)]
     else:
         socks = _tcp_sockets(settings)
-    for s in socks:
+    for s, notls in socks:
         local = _addr_name(s)
-        server = await loop.create_server(
-            lambda local=local: MemcacheProtocol(daemon, local), sock=s,
-            backlog=settings.tcp_backlog)
+        factory = _protocol_factory(daemon, local)
+        if daemon.tls is not None and not notls and s.family != socket.AF_UNIX:
+            factory = daemon.tls.acceptor_factory(daemon, factory)
+        server = await loop.create_server(factory, sock=s, backlog=settings.tcp_backlog)
         servers.append(server)
         daemon.listeners.append((s.fileno(), local))
         name = s.getsockname()
@@ -107,6 +116,18 @@ async def serve(settings, *, sock: socket.socket | None = None,
     for host, port in addresses:
         log.info("listening on %s:%d", host, port)
     return running
+
+
+def _protocol_factory(daemon: Daemon, local: str):
+    """The daemon's protocol for one listener; with -Y each connection starts at the gate."""
+    table = daemon.auth
+
+    def make() -> MemcacheProtocol:
+        protocol = MemcacheProtocol(daemon, local)
+        if table is not None:
+            protocol.auth = auth.AuthGate(table, daemon.stats)
+        return protocol
+    return make
 
 
 async def _every_second(daemon: Daemon) -> None:
@@ -123,12 +144,17 @@ async def _every_second(daemon: Daemon) -> None:
                     session.close()
 
 
-def _tcp_sockets(settings) -> list[socket.socket]:
+def _tcp_sockets(settings) -> list[tuple[socket.socket, bool]]:
+    """One bound socket per -l address, each with whether it is a `notls:` one."""
     port = 0 if settings.port == -1 else settings.port
     if port == 0 and settings.port == 0:
         return []
     socks = []
     for item in settings.listen:
+        notls, item = tls.strip_notls(item)
+        if notls and not settings.ssl_enabled:
+            print("'notls' option is valid only when SSL is enabled", file=sys.stderr)
+            raise OSError(0, "Success")         # memcached then fails to listen, exit 71
         host, p = _split_host_port(item, port)
         infos = socket.getaddrinfo(None if host in ("*", "") else host, p,
                                    type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -140,7 +166,7 @@ def _tcp_sockets(settings) -> list[socket.socket]:
         s.bind(addr)
         s.listen(settings.tcp_backlog)
         s.setblocking(False)
-        socks.append(s)
+        socks.append((s, notls))
     return socks
 
 
@@ -199,22 +225,35 @@ def new_event_loop(settings) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def reload_on_sighup(daemon: Daemon) -> None:
+    """SIGHUP: read the -Y file again (a bad file keeps the old entries, as memcached)."""
+    if daemon.auth is not None:
+        daemon.auth.reload()
+    else:
+        log.info("SIGHUP: nothing to reload")
+
+
 def run(settings) -> int:
     """Serve until SIGTERM/SIGINT or `shutdown`; the exit status."""
     loop = new_event_loop(settings)
     asyncio.set_event_loop(loop)
     try:
         running = loop.run_until_complete(serve(settings))
+    except SettingsError as err:        # a bad TLS file or auth file: memcached's message
+        print(err.message, file=sys.stderr)
+        loop.close()
+        return err.status
     except OSError as exc:
         log.error("failed to listen: %s", exc)
-        print(f"failed to listen on one of interface(s) {','.join(settings.listen)}: {exc}",
-              file=__import__("sys").stderr)
+        reason = exc.strerror or exc           # memcached prints strerror(errno)
+        print(f"failed to listen on one of interface(s) {','.join(settings.listen)}: {reason}",
+              file=sys.stderr)
         return 71       # EX_OSERR, as memcached
-    # memcached: SIGTERM/SIGINT exit, SIGUSR1 is a graceful stop, SIGHUP only flags a reload
-    # of TLS/auth files (neither exists here), SIGPIPE is ignored.
+    # memcached: SIGTERM/SIGINT exit, SIGUSR1 is a graceful stop, SIGHUP reloads the -Y file
+    # (certificates are reloaded by refresh_certs only), SIGPIPE is ignored.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         loop.add_signal_handler(sig, running.request_stop)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload"))
+    loop.add_signal_handler(signal.SIGHUP, lambda: reload_on_sighup(running.daemon))
     try:
         loop.add_signal_handler(signal.SIGPIPE, lambda: None)
     except (ValueError, RuntimeError, AttributeError):

@@ -101,6 +101,18 @@ class Settings:
     lock_memory: bool = False              # -k; accepted and ignored
     large_pages: bool = False              # -L; accepted and ignored
     core_dumps: bool = False               # -r; accepted and ignored
+    ssl_enabled: bool = False              # -Z: TLS on every TCP listener but notls: ones
+    ssl_chain_cert: str | None = None      # -o ssl_chain_cert, PEM
+    ssl_key: str | None = None             # -o ssl_key
+    ssl_verify_mode: int = 0               # -o ssl_verify_mode, 0..3 as given (tls.py)
+    ssl_keyformat: int = 1                 # -o ssl_keyformat, SSL_FILETYPE_PEM
+    ssl_ciphers: str | None = None         # -o ssl_ciphers, an OpenSSL cipher list
+    ssl_ca_cert: str | None = None         # -o ssl_ca_cert, CAs for client certificates
+    ssl_wbuf_size: int = 16 * 1024         # -o ssl_wbuf_size, bytes; accepted (asyncio buffers)
+    ssl_session_cache: bool = False        # -o ssl_session_cache
+    ssl_kernel_tls: bool = False           # -o ssl_kernel_tls
+    ssl_min_version: int = 2               # -o ssl_min_version, 0..3: tlsv1.0 .. tlsv1.3
+    auth_file: str | None = None           # -Y: ASCII authentication (auth.py)
 
 
 @dataclass(slots=True)
@@ -113,6 +125,7 @@ class _ParseState:
     slab_chunk_max_changed: bool = False   # memcached's slab_chunk_size_changed
     lru_maintainer: bool = True            # memcached's start_lru_maintainer
     temp_lru: bool = False                 # set by temporary_ttl
+    protocol_given: bool = False           # memcached's protocol_specified (-B)
 
 
 Parse = Callable[[str | None, _ParseState], Any]
@@ -220,6 +233,7 @@ def _threads(raw, st):
 
 
 def _protocol(raw, st):
+    st.protocol_given = True
     if raw not in ("auto", "binary", "ascii"):
         _fail(f"Invalid value for binding protocol: {raw}\n"
               " -- should be one of auto, binary, or ascii", EX_USAGE)
@@ -331,6 +345,39 @@ def _loop(raw, st):
     return raw
 
 
+def _subopt_str(name: str) -> Parse:
+    return lambda raw, st: _need(raw, f"Missing {name} argument")
+
+
+def _subopt_strtol(name: str) -> Parse:
+    def parse(raw, st):
+        value = cnum.safe_strtol(_need(raw, f"Missing {name} argument").encode(
+            "utf-8", "surrogateescape"))
+        if value is None:
+            _fail(f"could not parse argument to {name}")
+        return value
+    return parse
+
+
+SSL_VERIFY_FLAGS = {0: 0, 1: 1, 2: 3, 3: 7}    # mode -> OpenSSL's SSL_VERIFY_* bits (stats)
+SSL_VERSION_NAMES = {0: "tlsv1.0", 1: "tlsv1.1", 2: "tlsv1.2", 3: "tlsv1.3"}
+
+
+def _ssl_choice(name: str, valid) -> Parse:
+    strtol = _subopt_strtol(name)
+
+    def parse(raw, st):
+        value = strtol(raw, st)
+        if value not in valid:
+            _fail(f"Invalid {name}. Use help to see valid options.")
+        return value
+    return parse
+
+
+_ssl_verify_mode = _ssl_choice("ssl_verify_mode", SSL_VERIFY_FLAGS)
+_ssl_min_version = _ssl_choice("ssl_min_version", SSL_VERSION_NAMES)
+
+
 def _lru_maintainer(on: bool) -> Parse:
     def parse(raw, st):
         st.lru_maintainer = on
@@ -383,6 +430,11 @@ def _null(value: Any) -> str:
     return "NULL" if value is None else str(value)
 
 
+def _cnull(value: Any) -> str:
+    """printf's %s of a NULL pointer, as glibc prints it."""
+    return "(null)" if value is None else str(value)
+
+
 _PROTOCOL_NAMES = {"auto": "auto-negotiate", "ascii": "ascii", "binary": "binary"}
 
 # Options memcached accepts that this daemon ignores (extstore, TLS, proxy, hash table tuning).
@@ -392,9 +444,7 @@ _IGNORED_SUBOPTS = (
     "slab_sizes", "slab_automove_freeratio", "inline_ascii_resp", "sock_cookie_id",
     "ext_path", "ext_wbuf_size", "ext_threads", "ext_io_depth", "ext_page_size", "ext_item_size",
     "ext_item_age", "ext_low_ttl", "ext_recache_rate", "ext_compact_under", "ext_drop_under",
-    "ext_max_sleep", "ext_max_frag", "ext_drop_unread", "ssl_chain_cert", "ssl_key",
-    "ssl_verify_mode", "ssl_keyformat", "ssl_ciphers", "ssl_ca_cert", "ssl_wbuf_size",
-    "ssl_session_cache", "ssl_kernel_tls", "ssl_min_version", "proxy_config",
+    "ext_max_sleep", "ext_max_frag", "ext_drop_unread", "proxy_config",
 )
 
 # ---- the table: rows with a `stat` are in memcached 1.6.18's `stats settings` order ----------
@@ -453,7 +503,9 @@ OPTIONS: tuple[Option, ...] = (
       stat="binding_protocol", show=_PROTOCOL_NAMES.__getitem__),
     O("sasl", ("-S", "--enable-sasl"), parse=_const(True), takes_arg=False,
       stat="auth_enabled_sasl", show=_yesno),
-    O(None, stat="auth_enabled_ascii", derive=lambda s, oldest: "no"),
+    O("auth_file", ("-Y", "--auth-file"), parse=lambda raw, st: raw, metavar="<file>",
+      help="enable ASCII protocol authentication. format:\nuser:pass\\nuser2:pass2\\n",
+      stat="auth_enabled_ascii", show=lambda v: v or "no"),
     O("item_size_max", ("-I", "--max-item-size"), parse=_item_size, metavar="<num>",
       help="adjusts max item size\n(default: 1m, min: 1k, max: 1024m)", stat="item_size_max"),
     O("maxconns_fast", subopt="maxconns_fast", parse=_const(True),
@@ -531,6 +583,38 @@ OPTIONS: tuple[Option, ...] = (
       stat="read_buf_mem_limit"),
     O("track_sizes", subopt="track_sizes", parse=_const(True), stat="track_sizes", show=_yesno),
     O(None, stat="inline_ascii_response", derive=lambda s, oldest: "no"),
+    # -- TLS (tls.py); memcached 1.6.18 as Debian builds it, with TLS --
+    O("ssl_enabled", ("-Z", "--enable-ssl"), parse=_const(True), takes_arg=False,
+      help="enable TLS/SSL", stat="ssl_enabled", show=_yesno),
+    O("ssl_chain_cert", subopt="ssl_chain_cert", parse=_subopt_str("ssl_chain_cert"),
+      help="certificate chain file in PEM format", stat="ssl_chain_cert", show=_cnull),
+    O("ssl_key", subopt="ssl_key", parse=_subopt_str("ssl_key"),
+      help="private key, if not part of the -ssl_chain_cert", stat="ssl_key", show=_cnull),
+    O("ssl_verify_mode", subopt="ssl_verify_mode", parse=_ssl_verify_mode,
+      help="peer certificate verification mode, default is 0(None).\n"
+           "valid values are 0(None), 1(Request), 2(Require) or 3(Once)",
+      stat="ssl_verify_mode", show=lambda v: str(SSL_VERIFY_FLAGS[v])),
+    O("ssl_keyformat", subopt="ssl_keyformat", parse=_subopt_strtol("ssl_keyformat"),
+      help="private key format (PEM only here) (default: PEM)", stat="ssl_keyformat"),
+    O("ssl_ciphers", subopt="ssl_ciphers", parse=_subopt_str("ssl_ciphers"),
+      help="specify cipher list to be used", stat="ssl_ciphers", show=_null),
+    O("ssl_ca_cert", subopt="ssl_ca_cert", parse=_subopt_str("ssl_ca_cert"),
+      help="PEM format file of acceptable client CA's", stat="ssl_ca_cert", show=_null),
+    O("ssl_wbuf_size", subopt="ssl_wbuf_size",
+      parse=_subopt_uint("Missing ssl_wbuf_size argument",
+                         "could not parse argument to ssl_wbuf_size", scale=1024),
+      help="size in kilobytes of per-connection SSL output buffer\n"
+           "(default: 16; accepted, asyncio's TLS transport buffers its own)",
+      stat="ssl_wbuf_size"),
+    O("ssl_session_cache", subopt="ssl_session_cache", parse=_const(True),
+      help="enable server-side SSL session cache, to support session resumption",
+      stat="ssl_session_cache", show=_yesno),
+    O("ssl_kernel_tls", subopt="ssl_kernel_tls", parse=_const(True),
+      help="enable kernel TLS offload", stat="ssl_kernel_tls", show=_yesno),
+    O("ssl_min_version", subopt="ssl_min_version", parse=_ssl_min_version,
+      help="minimum protocol version to accept (default: tlsv1.2)\n"
+           "valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).",
+      stat="ssl_min_version", show=SSL_VERSION_NAMES.__getitem__),
     O("napi_ids", ("-N", "--napi-ids"), parse=lambda raw, st: atoi(raw), metavar="<num>",
       stat="num_napi_ids", show=lambda v: str(v) if v else "(null)"),
     O(None, stat="memory_file", derive=lambda s, oldest: "(null)"),
@@ -635,8 +719,16 @@ def _check(st: _ParseState) -> None:
         _fail("hot_lru_pct + warm_lru_pct cannot be more than 80% combined", EX_USAGE)
     if st.temp_lru and not st.lru_maintainer:
         _fail("temporary_ttl requires lru_maintainer to be enabled", EX_USAGE)
+    if v["auth_file"]:
+        if not st.protocol_given:
+            v["binding_protocol"] = "ascii"
+        elif v["binding_protocol"] != "ascii":
+            _fail("ERROR: You cannot allow the BINARY protocol while using ascii "
+                  "authentication tokens.", EX_USAGE)
     if not -1 <= v["port"] <= 65535:   # memcached lets -p -5 through to a bind failure (71)
         _fail(f"ERROR: Invalid port number {v['port']}.", EX_USAGE)
+    if v["ssl_enabled"] and v["port"] == 0:
+        _fail("ERROR: You cannot enable SSL without a TCP port.", EX_USAGE)
 
 
 # ---- output generated from the table ---------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+from typing import Any
 
 from allocator import ItemStore
 
@@ -27,7 +28,8 @@ def _rusage(seconds: float) -> str:
 
 
 def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, *,
-                  curr_connections: int, accepting: bool) -> list[tuple[str, object]]:
+                  curr_connections: int, accepting: bool,
+                  tls: Any = None) -> list[tuple[str, object]]:
     """`stats`: the lines and order of memcached 1.6.18 with a flat LRU."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     lines: list[tuple[str, object]] = [
@@ -65,7 +67,10 @@ def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, 
         ("threads", st.threads), ("conn_yields", s.conn_yields),
         ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0),
         ("malloc_fails", 0), ("log_worker_dropped", 0), ("log_worker_written", 0),
-        ("log_watcher_skipped", 0), ("log_watcher_sent", 0), ("log_watchers", 0),
+        ("log_watcher_skipped", 0), ("log_watcher_sent", 0), ("log_watchers", 0)]
+    if tls is not None:                     # -Z: ssl_handshake_errors... (tls.TlsState)
+        lines += tls.stats()
+    lines += [
         ("unexpected_napi_ids", 0), ("round_robin_fallback", 0),
         ("bytes", store.bytes), ("curr_items", store.curr_items),
         ("total_items", store.total_items), ("slab_global_page_pool", 0),

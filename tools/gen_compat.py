@@ -74,9 +74,32 @@ DELIBERATE = [
      "`lru_maintainer_thread no`, `lru_crawler no`, `slab_reassign no`, `slab_automove 0`"),
     ("UDP (`-U`)", "served when a port is given", "accepted, nothing listens on UDP",
      "UDP is off by default since 1.5.6 and rarely used", "`stats settings` `udpport`"),
-    ("TLS, SASL, ASCII auth, warm restart", "`-Z`, `-S`, `-Y`, `-e`",
-     "`-S` accepted and ignored; `-Z`, `-Y`, `-e` refused at start (exit 1)",
+    ("SASL, warm restart", "`-S` (binary protocol only), `-e`",
+     "`-S` accepted and ignored; `-e` refused at start (exit 1)",
      "not implemented", "flags table below"),
+    ("TLS session cache", "`ssl_session_cache` off: no server-side cache, tickets still "
+     "issued", "off: no tickets either (`OP_NO_TICKET`, no TLS 1.3 tickets); the ssl module "
+     "cannot turn OpenSSL's TLS 1.2 session-ID cache off", "the ssl module exposes tickets, "
+     "not the cache mode", "[security.md](security.md)"),
+    ("`ssl_keyformat`", "PEM (1), DER (2) or an engine", "PEM only; 2 gets memcached's "
+     "messages for a bad key, a good DER key is refused at start", "the ssl module loads PEM "
+     "keys only", "`test_security_vs_memcached.py` refusals"),
+    ("A refused client certificate (`ssl_verify_mode` 1-3)", "the TLS alert is sent: the "
+     "client reads `certificate required` or `unknown ca`", "the connection is closed without "
+     "the alert: the client reads EOF", "asyncio's (and uvloop's) TLS protocol drops the "
+     "alert of a failed handshake", "`tls_verify_*` cases (both refuse)"),
+    ("`ssl_handshake_errors`", "counts handshakes that fail in the first `SSL_accept`, right "
+     "after `accept` (a client that connects and waits, then fails, is not counted)",
+     "counts every failed or stalled handshake, and clients that leave mid-handshake",
+     "the issue asks for every failure to be counted", "tests/integration/test_tls.py"),
+    ("`ssl_kernel_tls`", "kernel TLS where OpenSSL has it (Debian's does)", "refused at "
+     "start: `Kernel TLS offload is not available` (exit 64), memcached's message where "
+     "OpenSSL lacks it", "TLS runs through memory BIOs in the event loop, which the kernel "
+     "cannot take over", "[security.md](security.md)"),
+    ("`refresh_certs` with a bad pair", "loads into the live context: a bad key after a good "
+     "certificate leaves the new certificate in place", "builds a new context and swaps it in "
+     "only when every file loads", "never serve a half-updated pair", "same reply lines: "
+     "`tls_refresh_certs_good_and_bad`"),
     ("`cache_memlimit`", "can raise the limit (pages are malloced on demand)",
      "can lower it, and raise it only up to what the arena reserved at start "
      "(`-m` plus one page per slab class)",
@@ -87,10 +110,10 @@ DELIBERATE = [
      "([scaling.md](scaling.md))", "`stats` `threads`"),
     ("`-vv`", "echoes every command and reply on stderr", "prints the slab class table at "
      "start (byte-identical) but does not echo commands", "not implemented", "stderr"),
-    ("Signals", "SIGTERM/SIGINT: exit; SIGUSR1: graceful stop; SIGHUP: reload flag, ignored "
-     "when daemonized", "SIGTERM/SIGINT: stop accepting, drain queued replies for at most 0.5 s, "
-     "exit 0; SIGHUP and SIGUSR1 are not handled (the process dies of them)", "not implemented",
-     "[operations.md](operations.md)"),
+    ("Signals", "SIGTERM/SIGINT: exit; SIGUSR1: graceful stop; SIGHUP: reloads the `-Y` "
+     "file", "SIGTERM/SIGINT/SIGUSR1: stop accepting, drain queued replies for at most 0.5 s, "
+     "exit 0; SIGHUP reloads the `-Y` file (a bad file keeps the old entries, as memcached)",
+     "one stop path", "[operations.md](operations.md), [security.md](security.md)"),
 ]
 
 # Commands whose status the corpus cannot show, or which differ. command -> (status, note)
@@ -113,6 +136,8 @@ COMMAND_NOTES: dict[str, tuple[str, str]] = {
     "stats conns": ("same", "same lines; file descriptor numbers are this process's"),
     "shutdown": ("same", "only with `-A`; the process stops accepting, lets queued replies "
                  "drain for up to 0.5 s and exits 0"),
+    "refresh_certs": ("same", "`OK`, memcached's error lines for bad files, `Error TLS not "
+                      "enabled` without `-Z` (tests/differential/test_security_vs_memcached.py)"),
     "verbosity": ("same", "the level is kept and clamped as memcached does, but logging does "
                   "not change with it (see `-v`)"),
 }
@@ -168,8 +193,11 @@ SUBOPT_NOTES: dict[str, tuple[str, str]] = {
                            "(memcached: no limit)"),
 }
 
+GLOB_READ = {"ssl_*"}            # globs whose options the daemon reads (not ignored)
 GLOB_NOTES = {"ext_*": "extstore is not available; every `ext_` option is accepted and ignored",
-              "ssl_*": "TLS is not available (`-Z` is refused); `ssl_` options are ignored",
+              "ssl_*": "TLS with `-Z` (memcache_py/tls.py): every `ssl_` option of 1.6.18; "
+                       "`ssl_wbuf_size` is accepted and shown (asyncio's TLS transport keeps "
+                       "its own buffers), `ssl_keyformat` loads PEM only",
               "proxy_config": "proxy mode is not available"}
 
 # stats names printed with a fixed value or never moved: why.
@@ -192,8 +220,8 @@ STAT_NOTES: dict[str, str] = {
     "time_in_listen_disabled_us": "the listener is never disabled",
     "listen_disabled_num": "the listener is never disabled (over `-c` clients are rejected)",
     "conn_yields": "`-R` is not enforced",
-    "auth_cmds": "no SASL / ASCII auth",
-    "auth_errors": "no SASL / ASCII auth",
+    "auth_cmds": "`-Y` logins (memcache_py/auth.py)",
+    "auth_errors": "`-Y` logins refused",
     "log_worker_dropped": "no `watch` log streams",
     "log_worker_written": "no `watch` log streams",
     "log_watcher_skipped": "no `watch` log streams",
@@ -231,7 +259,7 @@ COMMANDS = [
     "stats cachedump",
     "cache_memlimit", "slabs reassign", "slabs automove", "lru_crawler crawl",
     "lru_crawler metadump", "lru_crawler sleep", "lru_crawler tocrawl", "lru_crawler enable",
-    "lru_crawler disable", "lru tune", "lru mode", "lru temp_ttl", "watch",
+    "lru_crawler disable", "lru tune", "lru mode", "lru temp_ttl", "watch", "refresh_certs",
 ]
 TWO_WORD = {"stats", "slabs", "lru_crawler", "lru"}
 
@@ -396,6 +424,8 @@ def subopt_rows(spec: str, sources: dict[str, str]):
         if "*" in name:
             matched = [n for n in ours if fnmatch.fnmatch(n, name)]
             status = "accepted, ignored" if matched else "not supported"
+            if name in GLOB_READ and matched:
+                status = "same"
             rows.append((name, status, GLOB_NOTES.get(name, "")))
             continue
         row = ours.get(name)
@@ -525,7 +555,13 @@ def settings_rows(spec: str):
     for cells in spec_table(sec):
         name, default = cells[0].strip("`"), cells[1]
         if "…" in name:
-            rows.append((name, "absent", cells[2].replace("*", "").split(";")[0]))
+            first = name.split("…")[0].strip()
+            if first in ours:           # the TLS block: Debian builds memcached with TLS
+                rows.append((name, "same", "as memcached built with TLS (Debian's 1.6.18), "
+                             "compared by tests/differential/test_security_vs_memcached.py"))
+                spec_names.update(n for n in ours if n.startswith(first.split("_")[0] + "_"))
+            else:
+                rows.append((name, "absent", cells[2].replace("*", "").split(";")[0]))
             continue
         spec_names.add(name)
         want = default.split(" (")[0].strip()

@@ -21,6 +21,8 @@ from bench.stress.servers import (ManagedServer, ServerSpec, ServerStartError, m
 
 def _specs(opts: StressOptions) -> list[ServerSpec]:
     flags = opts.memory_flags()
+    if opts.tls_cert:           # TLS costs both servers the same crypto: same flags for both
+        flags += ["-Z", "-o", f"ssl_chain_cert={opts.tls_cert},ssl_key={opts.tls_key}"]
     ours = ours_spec(flags, opts.server_cmd, opts.server_args)
     memcached = memcached_spec(flags, opts.server_args)
     if opts.compare_memcached:

@@ -14,7 +14,9 @@ so the connection is dropped and counted, never guessed at.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
+import ssl
 
 CRLF = b"\r\n"
 END = b"END\r\n"
@@ -62,6 +64,14 @@ def _is_error(line: bytes) -> bool:
     return line.startswith((b"SERVER_ERROR", b"CLIENT_ERROR")) or line == b"ERROR\r\n"
 
 
+@functools.lru_cache(maxsize=4)
+def tls_context(ca: str) -> ssl.SSLContext:
+    """A client context trusting `ca` (the stress tool talks to 127.0.0.1 by address)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    return ctx
+
+
 class TextConnection:
     """One TCP connection to the server; replies are read in the order requests were sent."""
 
@@ -71,12 +81,14 @@ class TextConnection:
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = 5.0,
-                   rcvbuf: int | None = None) -> "TextConnection":
+                   rcvbuf: int | None = None, tls_ca: str | None = None) -> "TextConnection":
         """Connect; `rcvbuf` shrinks the kernel's receive buffer (set before connecting, so
-        the TCP window stays small): a slow reader then backs up into the server at once."""
+        the TCP window stays small): a slow reader then backs up into the server at once.
+        With `tls_ca`, over TLS."""
+        tls = {"ssl": tls_context(tls_ca), "server_hostname": host} if tls_ca else {}
         if rcvbuf is None:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=STREAM_LIMIT), timeout)
+                asyncio.open_connection(host, port, limit=STREAM_LIMIT, **tls), timeout)
             return cls(reader, writer)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -85,7 +97,8 @@ class TextConnection:
             sock.setblocking(False)
             loop = asyncio.get_running_loop()
             await asyncio.wait_for(loop.sock_connect(sock, (host, port)), timeout)
-            reader, writer = await asyncio.open_connection(sock=sock, limit=STREAM_LIMIT)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(sock=sock, limit=STREAM_LIMIT, **tls), timeout)
         except BaseException:
             sock.close()
             raise

@@ -34,6 +34,9 @@ class StressOptions:
     factor: float = 1.25                     # -f
     chunk_size: int = 48                     # -n
     pin: bool = False                        # taskset: server on core 0, load on the others
+    tls_ca: str | None = None                # load and stats over TLS, trusting this CA
+    tls_cert: str | None = None              # started servers get -Z with this pair
+    tls_key: str | None = None
     # the workload
     keys: int = 100_000
     key_dist: str = "zipf"
@@ -122,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("-f", dest="factor", type=float, default=d.factor, help="slab growth factor")
     srv.add_argument("-n", dest="chunk_size", type=int, default=d.chunk_size,
                      help="minimum item space")
+    srv.add_argument("--tls-ca", metavar="PEM", default=None,
+                     help="connect over TLS, trusting this CA (the server runs with -Z)")
+    srv.add_argument("--tls-cert", metavar="PEM", default=None,
+                     help="start the server(s) with -Z and this certificate (with --tls-key)")
+    srv.add_argument("--tls-key", metavar="PEM", default=None)
     srv.add_argument("--pin", action="store_true",
                      help="with taskset: server on core 0, load processes on the other cores")
     load = p.add_argument_group("workload")
@@ -175,6 +183,12 @@ def _check(opts: StressOptions) -> None:
         raise ValueError("--rate must be positive")
     if opts.stats_from and not opts.target:
         raise ValueError("--stats-from goes with --target")
+    if (opts.tls_cert is None) != (opts.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if opts.tls_cert and not opts.tls_ca:
+        raise ValueError("--tls-cert needs --tls-ca (the CA the load trusts)")
+    if opts.tls_cert and opts.target:
+        raise ValueError("--tls-cert is for started servers; with --target give --tls-ca only")
     if opts.compare_memcached and opts.target:
         raise ValueError("--compare-memcached starts both servers itself: drop --target")
 
@@ -188,7 +202,8 @@ def parse_args(argv: list[str] | None = None) -> StressOptions:
         server_cmd=tuple(shlex.split(ns.server_cmd)),
         server_args=tuple(shlex.split(ns.server_args)), compare_memcached=ns.compare_memcached,
         memory_mb=ns.memory_mb, no_evict=ns.no_evict, item_max=ns.item_max, factor=ns.factor,
-        chunk_size=ns.chunk_size, pin=ns.pin, keys=ns.keys, key_dist=ns.key_dist,
+        chunk_size=ns.chunk_size, pin=ns.pin, tls_ca=ns.tls_ca, tls_cert=ns.tls_cert,
+        tls_key=ns.tls_key, keys=ns.keys, key_dist=ns.key_dist,
         zipf_s=ns.zipf_s, value_size=ns.value_size, mix=ns.mix, ttl=ns.ttl,
         multiget=ns.multiget, duration=ns.duration, ops=ns.ops, workers=ns.workers,
         conns=ns.conns, pipeline=ns.pipeline, rate=ns.rate, slow_readers=ns.slow_readers,

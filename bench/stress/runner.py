@@ -180,7 +180,7 @@ def run_once(opts: StressOptions, target: Target, progress=None) -> RunResult:
     if opts.stats_from:
         sampler = MultiSampler(opts.stats_from)      # pids come from each server's stats
     else:
-        sampler = StatsSampler(target.host, target.port)
+        sampler = StatsSampler(target.host, target.port, tls_ca=opts.tls_ca)
         target.pid = target.pid or _resolve_pid(target, sampler)
     workers = _Workers(opts, target)
     cores = _load_cores(opts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
 
 GENERAL_KEYS = ("pid", "uptime", "curr_items", "total_items", "bytes", "evictions", "reclaimed",
@@ -129,8 +130,9 @@ def looks_like_cache_server(pid: int) -> bool:
 class StatsSampler:
     """Blocking stats queries on one loopback connection, each bounded by `timeout`."""
 
-    def __init__(self, host: str, port: int, timeout: float = 2.0):
+    def __init__(self, host: str, port: int, timeout: float = 2.0, tls_ca: str | None = None):
         self.host, self.port, self.timeout = host, port, timeout
+        self.tls_ca = tls_ca                # stats over TLS too, trusting this CA
         self.sock: socket.socket | None = None
         self.failures = 0                  # consecutive samples that got no `stats` at all
 
@@ -144,6 +146,10 @@ class StatsSampler:
         try:
             if self.sock is None:
                 self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+                if self.tls_ca:
+                    ctx = ssl.create_default_context(cafile=self.tls_ca)
+                    ctx.check_hostname = False
+                    self.sock = ctx.wrap_socket(self.sock)
             self.sock.sendall(command + b"\r\n")
             return self._read_reply()
         except (OSError, TimeoutError, ValueError):

@@ -34,7 +34,8 @@ async def slow_reader(worker: LoadWorker) -> None:
     reads: the server must hold (pin) what it has queued for us, stop reading us, and serve
     everyone else meanwhile."""
     try:
-        conn = await TextConnection.open(worker.host, worker.port, rcvbuf=SLOW_READER_RCVBUF)
+        conn = await TextConnection.open(worker.host, worker.port, rcvbuf=SLOW_READER_RCVBUF,
+                                         tls_ca=worker.opts.tls_ca)
     except (OSError, TimeoutError):
         worker.c["connect_errors"] += 1
         return
@@ -61,7 +62,8 @@ async def slow_writer(worker: LoadWorker, n: int) -> None:
         if worker.done():
             return
         try:
-            conn = await TextConnection.open(worker.host, worker.port)
+            conn = await TextConnection.open(worker.host, worker.port,
+                                             tls_ca=worker.opts.tls_ca)
         except (OSError, TimeoutError):
             worker.c["connect_errors"] += 1
             await worker.sleep_unless_done(0.5)

@@ -96,7 +96,7 @@ class LoadWorker:
     async def _open_all(self, n: int) -> list[TextConnection | None]:
         async def one():
             try:
-                return await TextConnection.open(self.host, self.port)
+                return await TextConnection.open(self.host, self.port, tls_ca=self.opts.tls_ca)
             except (OSError, TimeoutError):
                 self.c["connect_errors"] += 1
                 return None
@@ -183,7 +183,7 @@ class LoadWorker:
         if self.done():
             return None
         try:
-            return await TextConnection.open(self.host, self.port)
+            return await TextConnection.open(self.host, self.port, tls_ca=self.opts.tls_ca)
         except (OSError, TimeoutError):
             self.c["connect_errors"] += 1
             return None

@@ -141,3 +141,26 @@ def test_corruption_is_counted_and_fails_the_run(tmp_path, corrupting_server):
     assert summary["corrupt"] > 0
     assert summary["verdicts"] == {"corrupt_body": summary["corrupt"]}
     assert summary["hit_ratio"] > 0.5
+
+
+def test_short_run_over_tls_against_both(tmp_path):
+    """--tls-cert/--tls-key/--tls-ca: both servers started with -Z, load and stats over TLS."""
+    if not (ours_available() and memcached_available()):
+        pytest.skip("needs both memcache_py and memcached")
+    from tests.certs import make_pki
+    pki = make_pki(tmp_path)
+    argv = [sys.executable, "-m", "bench.stress", "--compare-memcached", "--duration", "2",
+            "-m", "8", "--keys", "5000", "--value-size", "64-1024", "--workers", "1",
+            "--conns", "4", "--slow-readers", "1", "--slow-writers", "1", "--stall", "1",
+            "--tls-ca", str(pki.ca), "--tls-cert", str(pki.server_cert),
+            "--tls-key", str(pki.server_key), "--out-dir", str(tmp_path), "--name", "tls",
+            "--no-progress", "--no-png"]
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads((tmp_path / "tls.json").read_text())
+    assert [r["label"] for r in doc["runs"]] == ["ours", "memcached"]
+    for run in doc["runs"]:
+        assert "-Z" in run["argv"]
+        s = run["summary"]
+        assert s["ops"] > 100 and s["corrupt"] == 0 and s["stale"] == 0
+        assert run["samples"][-1]["server"]["curr_items"] > 0     # stats came over TLS

@@ -360,3 +360,29 @@ def _running(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_tls_instances_behind_a_clear_text_proxy(tmp_path, server_cmd):
+    """--tls-cert/--tls-key: nutcracker in clear text through the instances' notls
+    listeners, the instances over TLS directly (Client, HashClient)."""
+    from tests.certs import make_pki
+    pki = make_pki(tmp_path)
+    ports = free_ports(4)
+    cluster = Cluster(ports[:2], ports[2], tmp_path / "tls-cluster", memory_mb=16,
+                      server_cmd=server_cmd, proxy=PROXY, stats_port=ports[3],
+                      tls=(str(pki.server_cert), str(pki.server_key)))
+    with cluster:
+        assert len(cluster.plain_ports) == 2 and not set(cluster.plain_ports) & set(ports)
+        proxied = client(cluster.proxy_address)
+        for i in range(200):
+            assert proxied.set(f"t{i}", str(i))
+        direct = [Client(a, tls_context=pki.client_context(), default_noreply=False,
+                         connect_timeout=2, timeout=5) for a in cluster.addresses]
+        for i in range(200):            # each key on exactly one instance, read over TLS
+            assert [c.get(f"t{i}") for c in direct].count(str(i).encode()) == 1
+        hashed = HashClient(cluster.addresses, tls_context=pki.client_context(),
+                            default_noreply=False, connect_timeout=2, timeout=5)
+        assert hashed.set("h", "1") and hashed.get("h") == b"1"
+        plain = Client(cluster.addresses[0], connect_timeout=2, timeout=2)
+        with pytest.raises(Exception):   # a TLS port does not answer clear text
+            plain.version()

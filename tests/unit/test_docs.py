@@ -157,6 +157,23 @@ NOT_RUN_HERE = {
     "/tmp/memcached-shim/memcached": "tests/integration/test_launchers.py (the same shim)",
     "PATH=/tmp/memcached-shim:$PATH pifpaf run memcached --port 11212 -- python my_tests.py":
         "tests/integration/test_launchers.py::test_pifpaf_run_memcached",
+    # docs/security.md: tests/integration/test_security_docs.py runs the recipe and the drop-in
+    **{cmd: "tests/integration/test_security_docs.py::test_openssl_recipe_serves_tls" for cmd in (
+        'openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 '
+        '-subj "/CN=test CA" -keyout ca.key -out ca.pem',
+        'openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" '
+        '-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout server.key -out server.csr',
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 "
+        "-copy_extensions copy -out server.pem",
+        'openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=a client" '
+        "-keyout client.key -out client.csr",
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 "
+        "-out client.pem",
+        "memcache-py -Z -o ssl_chain_cert=server.pem,ssl_key=server.key,ssl_verify_mode=2,"
+        "ssl_ca_cert=ca.pem")},
+    **{cmd: "tests/integration/test_security_docs.py::test_tls_dropin_serves" for cmd in (
+        "sudo mkdir -p /etc/systemd/system/memcache-py.service.d",
+        "sudo cp deploy/memcache-py-tls.conf /etc/systemd/system/memcache-py.service.d/tls.conf")},
     "make install": "CI (make test runs make install)",
     ". .venv/bin/activate": "CI (make test runs the suite from .venv)",
     "make stress": "tests/integration/test_stress_run.py (the same tool, shorter)",

@@ -190,7 +190,7 @@ def test_accepted_and_ignored_suboptions():
     names = ("modern,no_hashexpand,slab_reassign,no_slab_reassign,slab_automove,"
              "slab_automove=2,no_slab_automove,lru_maintainer,no_lru_maintainer,"
              "drop_privileges,no_drop_privileges,relaxed_privileges,slab_sizes=100-200,"
-             "ext_path=/tmp/x:1G,ssl_chain_cert=x")
+             "ext_path=/tmp/x:1G")
     assert parse("-o", names) == Settings()
 
 
@@ -433,7 +433,12 @@ DEFAULT_STATS = [
     ("hot_max_factor", "0.20"), ("warm_max_factor", "2.00"), ("temp_lru", "no"),
     ("temporary_ttl", "61"), ("idle_timeout", "0"), ("watcher_logbuf_size", "262144"),
     ("worker_logbuf_size", "65536"), ("read_buf_mem_limit", "0"), ("track_sizes", "no"),
-    ("inline_ascii_response", "no"), ("num_napi_ids", "(null)"), ("memory_file", "(null)"),
+    ("inline_ascii_response", "no"),
+    ("ssl_enabled", "no"), ("ssl_chain_cert", "(null)"), ("ssl_key", "(null)"),
+    ("ssl_verify_mode", "0"), ("ssl_keyformat", "1"), ("ssl_ciphers", "NULL"),
+    ("ssl_ca_cert", "NULL"), ("ssl_wbuf_size", "16384"), ("ssl_session_cache", "no"),
+    ("ssl_kernel_tls", "no"), ("ssl_min_version", "tlsv1.2"),
+    ("num_napi_ids", "(null)"), ("memory_file", "(null)"),
 ]
 
 
@@ -494,4 +499,4 @@ def test_flags_and_suboptions_are_declared_once():
     stats = [row.stat for row in OPTIONS if row.stat]
     assert len(flags) == len(set(flags))
     assert len(subopts) == len(set(subopts))
-    assert len(stats) == len(set(stats)) == 54
+    assert len(stats) == len(set(stats)) == 65
