@@ -57,6 +57,8 @@ def pull_tail(store: ItemStore, cid: int, now: int, evict: bool, tries: int = TA
                 stats.evicted_nonzero += 1
             if not sizes & ITEM_FETCHED:
                 stats.evicted_unfetched += 1
+            if store.on_evict is not None:     # `watch evictions`
+                store.on_evict(off, now)
             store.unlink(off)
             removed += 1
         break

@@ -69,6 +69,7 @@ class ItemStore:
         self.item_stats = [ItemClassStats() for _ in range(n)]
         self.slab_counters = [SlabClassCounters() for _ in range(n)]
         self.mem_requested = [0] * n               # sum of ntotal per class
+        self.on_evict = None                       # callable(off, now) told of each eviction
 
     # ---- sizes -------------------------------------------------------------------------
     def ntotal(self, nkey: int, nbytes: int, flags: int) -> int:

@@ -23,7 +23,7 @@ from .parser import IT_REFCOUNT_LIMIT, RequestParser
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
-from . import meta_commands, stats_commands
+from . import meta_commands, stats_commands, watch
 from .stats import VERSION
 
 log = logging.getLogger("memcache_py")
@@ -53,6 +53,7 @@ class Daemon:
         self.line_budget = MemoryBudget(settings.read_buf_mem_limit or LINE_BUDGET)
         self.copy_budget = MemoryBudget(COPY_BUDGET)
         self.lone_get = lone_get(self)          # `get <key>` alone in a read (hot path)
+        self.watchers: list = []                # `watch` connections (watch.py); [] = none
 
     @property
     def curr_connections(self) -> int:
@@ -118,6 +119,8 @@ INLINE_VALUE_MAX = 16384    # values up to this size are copied into the reply l
 
 def handle_get(session: Session, req: Get, out: list) -> None:
     """get|gets|bget <key>*, gat|gats <exptime> <key>*  (the hot path: kept flat on purpose)"""
+    if session.daemon.watchers:
+        watch.fetched(session, req.keys)
     if req.touch or session.daemon.detail_enabled or req.refs is not None:
         return _handle_get_general(session, req, out)
     cache = session.cache
@@ -167,7 +170,7 @@ def lone_get(daemon: Daemon) -> Callable[[Session, bytes, list], bytes | None]:
     page_shift = store.slabs.page_shift
 
     def serve(session: Session, key: bytes, out: list) -> bytes | None:
-        if daemon.detail_enabled:
+        if daemon.detail_enabled or daemon.watchers:
             handle_get(session, Get([key], False, False, 0), out)
             return None
         off = get(key, clock.current)
@@ -300,7 +303,10 @@ def complete_store(session: Session, header: Store, off: int, valid: bool, out: 
         if not header.noreply:
             out.append(b"CLIENT_ERROR bad data chunk\r\n")
         return
-    reply = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
+    if session.daemon.watchers:
+        reply = watch.logged_store(session, header, off)
+    else:
+        reply = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
     if not header.noreply:
         out.append(reply)
 
@@ -308,6 +314,8 @@ def complete_store(session: Session, header: Store, off: int, valid: bool, out: 
 # ---- other item commands --------------------------------------------------------------------
 def handle_delete(session: Session, req: Delete, out: list) -> None:
     """delete <key> [0] [noreply]"""
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     if session.daemon.detail_enabled:
         session.daemon.record_detail(req.key, 3)
     found = session.cache.delete(req.key)
@@ -317,6 +325,8 @@ def handle_delete(session: Session, req: Delete, out: list) -> None:
 
 def handle_arith(session: Session, req: Arith, out: list) -> None:
     """incr|decr <key> <value> [noreply]"""
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     try:
         value = session.cache.arith(req.key, req.incr, req.delta)
     except ProtocolError as exc:
@@ -328,6 +338,8 @@ def handle_arith(session: Session, req: Arith, out: list) -> None:
 
 def handle_touch(session: Session, req: Touch, out: list) -> None:
     """touch <key> <exptime> [noreply]"""
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     off = session.cache.touch(req.key, req.exptime)
     if not req.noreply:
         out.append(b"NOT_FOUND\r\n" if off == NIL else b"TOUCHED\r\n")
@@ -437,6 +449,7 @@ HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
     Stats: handle_stats,
 }
 HANDLERS.update(meta_commands.HANDLERS)
+HANDLERS.update(watch.HANDLERS)
 
 # header type -> how to finish it once its data block has arrived (valid or not)
 COMPLETERS: dict[type, Callable[[Session, Any, int, bool, list], None]] = {

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import socket
 
+from . import watch
 from .commands import HANDLERS, Daemon, Session, handle_get, handle_whole_store
 from .errors import ProtocolError
 from .flow_control import WRITE_PIECE, FlowControl
@@ -70,6 +71,8 @@ class MemcacheProtocol(asyncio.Protocol):
         session.protocol = self
         self.session = session
         d.connections.add(session)
+        if d.watchers:
+            watch.conn_new(session)
 
     def connection_lost(self, exc: Exception | None) -> None:
         session = self.session
@@ -78,6 +81,8 @@ class MemcacheProtocol(asyncio.Protocol):
         self.session = None
         self.out.clear()
         session.release()
+        if self.daemon.watchers:
+            watch.conn_close(session, exc)
         self.daemon.connections.discard(session)
         if self.line_charge:
             self.daemon.line_budget.give(self.line_charge)
@@ -205,7 +210,7 @@ class MemcacheProtocol(asyncio.Protocol):
                 out.append(b"SERVER_ERROR internal error\r\n")
                 session.closing = True
             session.last_cmd = self.daemon.clock.current   # idle time counts from here
-            if session.closing or flow.write_paused:
+            if session.closing or flow.write_paused or self.draining:   # draining: `watch`
                 break
             if len(out) > 64 or session.pins.held:
                 self.flush()        # a slow reader then pins at most one request's values
