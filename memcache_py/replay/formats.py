@@ -46,9 +46,9 @@ class Trace:
         self.path = path
         self.skip_bad_lines = skip_bad_lines
         self.skipped = 0                        # damaged records skipped
-        self.size = os.path.getsize(path)
         self._raw: BinaryIO | None = None
         self.compressed = _is_zstd(path)
+        self.size = os.path.getsize(path)
         self.format = fmt or self._detect()
         if self.format not in FORMATS:
             raise TraceError(f"{path}: unknown format {self.format!r} "
@@ -219,7 +219,9 @@ class Trace:
                 if ttl >= U32_SIGNED:               # an exptime in the past, logged unsigned
                     ttl = -1
                 yield ts, op, unquote_to_bytes(fields[b"key"]), int(fields[b"size"]), ttl
-            except (KeyError, ValueError) as exc:
+            except KeyError as exc:
+                self._bad(lineno, f"bad watch log line (no {exc.args[0].decode()}= field)")
+            except ValueError as exc:
                 self._bad(lineno, f"bad watch log line ({exc})")
         if held is not None:
             yield held
