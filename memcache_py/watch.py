@@ -95,13 +95,13 @@ class WatchLog:
         """One event line, prefixed with ts= and gid=, to every watcher of `flag`."""
         if not self.flags & flag:
             return
-        self.gid += 1
         now = time.time()
         sec = int(now)
-        line = b"ts=%d.%d gid=%d %s\n" % (sec, int((now - sec) * 1e6), self.gid, body)
+        line = b"ts=%d.%d gid=%d %s\n" % (sec, int((now - sec) * 1e6), self.gid + 1, body)
         if self.turn_bytes + len(line) > self.worker_limit:
-            self.worker_dropped += 1
+            self.worker_dropped += 1        # dropped before it was given a gid
             return
+        self.gid += 1
         self.turn_bytes += len(line)
         self.worker_written += 1
         for w in self.watchers:
@@ -132,7 +132,10 @@ class WatchLog:
             elif w.pending:
                 data = bytes(w.pending)
                 w.pending.clear()
-                w.transport.write(data)
+                try:
+                    w.transport.write(data)
+                except (RuntimeError, OSError):     # half-closed by a shutdown: stop there
+                    self.remove(w)
 
 
 _logs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
