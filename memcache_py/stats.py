@@ -52,6 +52,10 @@ class ServerStats:
     bytes_written: int = 0
     listen_disabled_num: int = 0
     conn_yields: int = 0
+    log_worker_dropped: int = 0     # watch: lines past worker_logbuf_size (watch.py)
+    log_worker_written: int = 0
+    log_watcher_skipped: int = 0    # lines a slow watcher did not get
+    log_watcher_sent: int = 0
 
     def reset(self) -> None:
         for f in fields(self):
@@ -100,8 +104,10 @@ def general_stats(d: Daemon) -> list[tuple[str, object]]:
         ("listen_disabled_num", s.listen_disabled_num), ("time_in_listen_disabled_us", 0),
         ("threads", st.threads), ("conn_yields", s.conn_yields),
         ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0),
-        ("malloc_fails", 0), ("log_worker_dropped", 0), ("log_worker_written", 0),
-        ("log_watcher_skipped", 0), ("log_watcher_sent", 0), ("log_watchers", 0),
+        ("malloc_fails", 0), ("log_worker_dropped", s.log_worker_dropped),
+        ("log_worker_written", s.log_worker_written),
+        ("log_watcher_skipped", s.log_watcher_skipped), ("log_watcher_sent", s.log_watcher_sent),
+        ("log_watchers", len(d.watchers)),
         ("unexpected_napi_ids", 0), ("round_robin_fallback", 0),
         ("bytes", store.bytes), ("curr_items", store.curr_items),
         ("total_items", store.total_items), ("slab_global_page_pool", 0),

@@ -68,8 +68,7 @@ class WatchLog:
         self.turn_bytes = 0             # logged since the last flush (the worker buffer)
         self.scheduled = False
         self.flags = 0                  # union of the watchers' flags
-        self.worker_written = self.worker_dropped = 0
-        self.watcher_sent = self.watcher_skipped = 0
+        self.stats = daemon.stats       # log_worker_* and log_watcher_* of `stats`
 
     def add(self, session: Any, flags: int) -> Watcher:
         self.gid += 1                   # memcached's logger_get_gid() for min_gid
@@ -99,11 +98,11 @@ class WatchLog:
         sec = int(now)
         line = b"ts=%d.%d gid=%d %s\n" % (sec, int((now - sec) * 1e6), self.gid + 1, body)
         if self.turn_bytes + len(line) > self.worker_limit:
-            self.worker_dropped += 1        # dropped before it was given a gid
+            self.stats.log_worker_dropped += 1        # dropped before it was given a gid
             return
         self.gid += 1
         self.turn_bytes += len(line)
-        self.worker_written += 1
+        self.stats.log_worker_written += 1
         for w in self.watchers:
             if w.flags & flag:
                 self._offer(w, line)
@@ -115,13 +114,13 @@ class WatchLog:
         queued = len(w.pending) + w.transport.get_write_buffer_size()
         if queued + len(line) + LINE_SLACK > self.watcher_limit:
             w.skipped += 1
-            self.watcher_skipped += 1
+            self.stats.log_watcher_skipped += 1
             return
         if w.skipped:
             w.pending += b"skipped=%d\n" % w.skipped
             w.skipped = 0
         w.pending += line
-        self.watcher_sent += 1
+        self.stats.log_watcher_sent += 1
 
     def flush(self) -> None:
         self.scheduled = False

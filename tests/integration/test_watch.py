@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import wait_until
-from tests.integration.helpers import Conn
+from tests.integration.helpers import Conn, stats
 
 pytestmark = pytest.mark.integration
 
@@ -116,6 +116,9 @@ def test_a_slow_watcher_is_bounded_and_told_what_it_missed(make_daemon):
     queued = d.call(lambda: len(watcher.pending) + watcher.transport.get_write_buffer_size())
     assert queued <= limit              # memory bounded by watcher_logbuf_size
     assert watcher.skipped > 0
+    st = stats(c)
+    assert st["log_watchers"] == "1" and int(st["log_watcher_skipped"]) >= watcher.skipped
+    assert int(st["log_watcher_sent"]) > 0 and int(st["log_worker_written"]) >= 30_000
     # Now it reads: what it gets is whole lines, and a skipped=N line once a line fits again
     got = read_lines(w, 10**6, timeout=1.0)
     c.cmd(b"get after\r\n", b"END\r\n")

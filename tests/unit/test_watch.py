@@ -9,6 +9,7 @@ import pytest
 
 from memcache_py import watch
 from memcache_py.errors import UnknownCommand
+from memcache_py.stats import ServerStats
 from memcache_py.watch_request import (LOG_CONNEVENTS, LOG_EVICTIONS, LOG_FETCHERS,
                                        LOG_MUTATIONS, Watch, parse_watch)
 
@@ -37,7 +38,7 @@ def make_log(watcher_bytes: int = 4096, worker_bytes: int = 64 * 1024):
     settings = types.SimpleNamespace(watcher_logbuf_size=watcher_bytes,
                                      worker_logbuf_size=worker_bytes)
     store = types.SimpleNamespace(on_evict=None)
-    daemon = types.SimpleNamespace(settings=settings, watchers=[],
+    daemon = types.SimpleNamespace(settings=settings, watchers=[], stats=ServerStats(),
                                    cache=types.SimpleNamespace(store=store))
     return watch.WatchLog(daemon)
 
@@ -87,13 +88,14 @@ def test_a_slow_watcher_skips_lines_and_says_how_many(monkeypatch):
         log.flush()
     # never more than the buffer (a line and memcached's 128 bytes of slack always fit)
     assert transport.unsent <= 4096
-    assert w.skipped > 900 and log.watcher_skipped == w.skipped
+    assert w.skipped > 900 and log.stats.log_watcher_skipped == w.skipped
     taken = transport.unsent
     transport.unsent = 0                                   # the peer reads everything
     log.log(LOG_FETCHERS, line)
     log.flush()
     tail = bytes(transport.sent[taken:])
-    assert re.fullmatch(rb"skipped=%d\nts=\S+ gid=\d+ " % (1000 - log.watcher_sent + 1)
+    sent = log.stats.log_watcher_sent
+    assert re.fullmatch(rb"skipped=%d\nts=\S+ gid=\d+ " % (1000 - sent + 1)
                         + re.escape(line) + rb"\n", tail)
     assert w.skipped == 0
 
@@ -107,10 +109,10 @@ def test_worker_buffer_drops_past_its_size(monkeypatch):
     for _ in range(100):
         log.log(LOG_FETCHERS, b"x" * 50)
     # "ts=1700000000.500000 gid=N " + 50 + "\n": 78 bytes for gids 2-9, then 79: 8 + 4 fit
-    assert (log.worker_written, log.worker_dropped) == (12, 88)
+    assert (log.stats.log_worker_written, log.stats.log_worker_dropped) == (12, 88)
     log.flush()
     log.log(LOG_FETCHERS, b"x" * 50)
-    assert log.worker_written == 13          # a new loop turn, a fresh buffer
+    assert log.stats.log_worker_written == 13          # a new loop turn, a fresh buffer
 
 
 def test_only_matching_watchers_get_a_line(monkeypatch):
