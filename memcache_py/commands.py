@@ -304,7 +304,7 @@ def complete_store(session: Session, header: Store, off: int, valid: bool, out: 
             out.append(b"CLIENT_ERROR bad data chunk\r\n")
         return
     if session.daemon.watchers:
-        reply = watch.logged_store(session, header, off)
+        reply = watch.logged_store(session, header.mode, header.key, off, header.cas_unique)
     else:
         reply = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
     if not header.noreply:

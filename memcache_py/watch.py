@@ -16,7 +16,8 @@ Theory of operation:
   - the request path calls in here only behind `if daemon.watchers:` (an empty list when
     nobody watches), so watching costs nothing when no one watches.
 memcached logs an item_get for every lookup a command makes, so a store is preceded by the
-item_get of its own lookup; we log the same for get/gets/gat/gats and the classic stores.
+item_get of its own lookup; we log the same for the classic key commands and mg/ms/md/ma.
+Not logged: stores refused as too large, rawcmds, and sysevents (no mover or crawler yet).
 """
 
 from __future__ import annotations
@@ -202,26 +203,26 @@ def fetched(session: Any, keys: list[bytes]) -> None:
                % (uriencode(key), status, cid, session.fd, size))
 
 
-def logged_store(session: Any, header: Any, off: int) -> bytes:
+def logged_store(session: Any, mode: bytes, key: bytes, off: int, cas: int) -> bytes:
     """cache.complete_store with memcached's item_get (its lookup) and item_store lines."""
     cache = session.cache
     store = cache.store
-    fetched(session, [header.key])
+    fetched(session, [key])
     cid = store.class_of(off)
     nbytes = store.nbytes_of(off)
     exptime = store.words[(off >> 3) + TIMES] >> 32
-    reply = cache.complete_store(header.mode, header.key, off, header.cas_unique)
+    reply = cache.complete_store(mode, key, off, cas)
     wl = log_of(session.daemon)
     if wl.flags & LOG_MUTATIONS:
-        if header.mode in (b"append", b"prepend") and reply == STORED:
-            new = store.index.get(header.key)       # the joined item memcached logs
+        if mode in (b"append", b"prepend") and reply == STORED:
+            new = store.index.get(key)              # the joined item memcached logs
             if new is not None:
                 cid, nbytes = store.class_of(new), store.nbytes_of(new)
                 exptime = store.words[(new >> 3) + TIMES] >> 32
         ttl = (exptime - cache.clock.current) & 0xFFFFFFFF if exptime else 0
         wl.log(LOG_MUTATIONS, b"type=item_store key=%s status=%s cmd=%s ttl=%d clsid=%d "
-               b"cfd=%d size=%d" % (uriencode(header.key), STORE_STATUS.get(reply, b"not_stored"),
-                                    header.mode, ttl, cid, session.fd, nbytes))
+               b"cfd=%d size=%d" % (uriencode(key), STORE_STATUS.get(reply, b"not_stored"),
+                                    mode, ttl, cid, session.fd, nbytes))
     return reply
 
 
