@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 from allocator import NIL
 
@@ -21,7 +22,7 @@ from ..settings import SettingsError, parse_settings
 from .formats import ADD, DELETE, GET, REPLACE, SET
 
 LRU_MODES = ("flat", "segmented")
-PROGRESS_EVERY = 1 << 16        # requests between progress callbacks
+PROGRESS_EVERY = 1 << 14        # requests per batch, and between progress callbacks
 
 
 class ConfigError(ValueError):
@@ -96,40 +97,44 @@ def replay(config: Config, requests: Iterable[tuple[int, int, bytes, int, int]],
     cache = build_cache(config, clock)
     store = cache.store
     get, reserve, complete, delete = store.get, cache.reserve, cache.complete_store, cache.delete
-    n = hits = nbytes = hit_bytes = sets = fills = deletes = failed = 0
-    first_ts = None
+    n = hits = nbytes = hit_bytes = sets = fills = deletes = failed = done = 0
+    stream = iter(requests)
+    batch = list(islice(stream, PROGRESS_EVERY))   # streamed in batches: memory stays bounded
+    first_ts = batch[0][0] if batch else 0
+    base = START_OFFSET - first_ts                  # trace time -> the cache's clock
     now = clock.current
-    for count, (ts, op, key, size, ttl) in enumerate(requests, 1):
-        if first_ts is None:
-            first_ts = ts
-        t = START_OFFSET + ts - first_ts
-        if t > now:                     # the trace's clock; it never runs backwards here
-            clock.current = now = t
-        if op == GET:
-            n += 1
-            nbytes += size
-            if get(key, now) != NIL:
-                hits += 1
-                hit_bytes += size
+    while batch:
+        for ts, op, key, size, ttl in batch:
+            t = base + ts
+            if t > now:                 # the trace's clock; it never runs backwards here
+                clock.current = now = t
+            if op == GET:
+                n += 1
+                nbytes += size
+                if get(key, now) != NIL:
+                    hits += 1
+                    hit_bytes += size
+                    continue
+                if not fill:
+                    continue
+                fills += 1
+                op = SET
+            elif op == DELETE:
+                deletes += 1
+                delete(key)
                 continue
-            if not fill:
+            mode = _MODES[op]
+            try:
+                off = reserve(mode, key, 0, ttl, size)
+            except ServerError:
+                failed += 1
                 continue
-            fills += 1
-            op = SET
-        elif op == DELETE:
-            deletes += 1
-            delete(key)
-            continue
-        mode = _MODES[op]
-        try:
-            off = reserve(mode, key, 0, ttl, size)
-        except ServerError:
-            failed += 1
-            continue
-        complete(mode, key, off)
-        sets += 1
-        if progress is not None and not count % PROGRESS_EVERY:
-            progress(count)
+            complete(mode, key, off)
+            sets += 1
+        done += len(batch)
+        if progress is not None:
+            progress(done)
+        batch = list(islice(stream, PROGRESS_EVERY))
     result = Result(config.memory_mb, config.growth_factor, config.lru, n, hits,
                     hits / n if n else 0.0, nbytes, hit_bytes,
                     hit_bytes / nbytes if nbytes else 0.0, sets, fills, deletes, failed)

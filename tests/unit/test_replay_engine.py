@@ -136,3 +136,21 @@ def test_cli_refuses_segmented_and_bad_settings(trace, capsys):
     assert "segmented LRU" in capsys.readouterr().err
     assert main([trace, "-m", "1", "--no-progress"]) == 2
     assert "item size limit" in capsys.readouterr().err
+
+
+def test_streamed_in_batches_with_progress():
+    """The engine pulls the trace in bounded batches (never the whole trace into a list) and
+    reports progress after each."""
+    pulled = []
+
+    def trace():
+        for i in range(40_000):
+            pulled.append(i)
+            yield (0, GET, b"k%d" % (i % 100), 10, 0)
+    seen = []
+
+    def progress(done: int) -> None:
+        seen.append((done, len(pulled)))
+    r = replay(TINY, trace(), progress=progress)
+    assert r.requests == 40_000 and r.hits == 40_000 - 100
+    assert seen == [(16384, 16384), (32768, 32768), (40000, 40000)]
