@@ -96,9 +96,11 @@ class MemcacheProtocol(asyncio.Protocol):
             self.transport.close()
 
     def waiting_for_command(self) -> bool:
-        """memcached's idle test: nothing queued to send and no data block being read."""
+        """memcached's idle test: nothing queued to send and no data block being read.
+        A watcher (draining) is never idle: memcached's logger thread owns it, not a worker."""
         session = self.session
-        return (session is not None and not self.out and session.pending is None
+        return (session is not None and not self.draining and not self.out
+                and session.pending is None
                 and not session.deferred and self.transport is not None
                 and self.transport.get_write_buffer_size() == 0)
 

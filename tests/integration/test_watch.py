@@ -127,3 +127,20 @@ def test_a_slow_watcher_is_bounded_and_told_what_it_missed(make_daemon):
     skipped = [line for line in got if line.startswith(b"skipped=")]
     assert skipped and int(skipped[0].split(b"=")[1]) > 0
     assert all(line.startswith(b"ts=") or line.startswith(b"skipped=") for line in got[1:])
+
+
+def test_a_watcher_is_not_kicked_as_idle(make_daemon):
+    from memcache_py.clock import FakeClock
+    clock = FakeClock()
+    d = make_daemon(clock=clock, idle_timeout=2)
+    w = Conn(d.host, d.port)
+    assert w.cmd(b"watch\r\n") == b"OK\r\n"
+    idle = Conn(d.host, d.port)
+    assert idle.cmd(b"version\r\n").startswith(b"VERSION")
+    d.call(clock.advance, 10)
+    assert wait_until(lambda: idle.is_closed(timeout=0.2), timeout=5)   # the timer ran
+    c = Conn(d.host, d.port)
+    c.cmd(b"get k\r\n", b"END\r\n")
+    lines = read_lines(w.sock, 1)
+    assert len(lines) == 1 and b"type=item_get key=k status=not_found" in lines[0]
+    assert d.daemon.stats.idle_kicks == 1
