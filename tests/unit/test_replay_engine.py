@@ -154,3 +154,19 @@ def test_streamed_in_batches_with_progress():
     r = replay(TINY, trace(), progress=progress)
     assert r.requests == 40_000 and r.hits == 40_000 - 100
     assert seen == [(16384, 16384), (32768, 32768), (40000, 40000)]
+
+
+def test_cli_zstd_oracle_and_given_format(tmp_path, capsys):
+    import struct
+
+    import zstandard
+    rec = struct.Struct("<IQIq")
+    data = b"".join(rec.pack(i, i % 7, 1000, -1) for i in range(700))
+    path = tmp_path / "trace.bin.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(data))
+    out = tmp_path / "r.json"
+    assert main([str(path), "--format", "oracle", "-m", "2", "--json", str(out),
+                 "--no-progress"]) == 0
+    assert "oracle trace, a set after each miss" in capsys.readouterr().out
+    [r] = json.loads(out.read_text())
+    assert (r["requests"], r["hits"]) == (700, 693)         # 7 keys: each misses once
