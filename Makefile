@@ -47,7 +47,7 @@ stress: install system-deps
 
 bench: install system-deps
 	mkdir -p $(BENCH_OUT)
-	$(PY) -m pytest bench/bench_parser.py bench/bench_allocator.py -p no:randomly \
+	$(PY) -m pytest bench/bench_parser.py bench/bench_allocator.py bench/bench_replay.py -p no:randomly \
 	  --benchmark-columns=min,median,ops,rounds --benchmark-json=$(BENCH_OUT)/micro.json
 	$(PY) -m bench.throughput --rounds 3 --seconds 5 --out $(BENCH_OUT)/throughput.json
 	$(PY) -m bench.throughput.tls --rounds 3 --seconds 5 --out $(BENCH_OUT)/tls.json

@@ -116,6 +116,15 @@ class ItemStore:
         return self.tails.evictions
 
     @property
+    def on_evict(self):
+        """Called with (offset, now) just before an LRU tail item is evicted, or None."""
+        return self.tails.on_evict
+
+    @on_evict.setter
+    def on_evict(self, hook) -> None:
+        self.tails.on_evict = hook
+
+    @property
     def memory_limit(self) -> int:
         """-m in bytes (what `limit_maxbytes` reports)."""
         return self.arena.limit_bytes

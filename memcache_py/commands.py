@@ -23,7 +23,7 @@ from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCraw
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
 from .requests import RefreshCerts
-from . import meta_commands, stats_commands
+from . import meta_commands, stats_commands, watch
 from .session import Session
 from .stats import VERSION
 
@@ -33,6 +33,8 @@ log = logging.getLogger("memcache_py")
 # ---- retrieval ------------------------------------------------------------------------------
 def handle_get(session: Session, req: Get, out: list) -> None:
     """get|gets|bget <key>*, gat|gats <exptime> <key>*"""
+    if session.daemon.watchers:
+        watch.fetched(session, req.keys)
     if req.touch or session.daemon.detail_enabled or req.refs is not None:
         return _handle_get_general(session, req, out)
     cache = session.cache
@@ -132,7 +134,10 @@ def complete_store(session: Session, header: Store, off: int, valid: bool, out: 
         if not header.noreply:
             out.append(BAD_DATA_CHUNK)
         return
-    outcome = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
+    if session.daemon.watchers:
+        outcome = watch.logged_store(session, header.mode, header.key, off, header.cas_unique)
+    else:
+        outcome = session.cache.complete_store(header.mode, header.key, off, header.cas_unique)
     if not header.noreply:
         out.append(STORE_REPLIES[outcome])
 
@@ -140,6 +145,8 @@ def complete_store(session: Session, header: Store, off: int, valid: bool, out: 
 # ---- other item commands --------------------------------------------------------------------
 def handle_delete(session: Session, req: Delete, out: list) -> None:
     """delete <key> [0] [noreply]"""
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     if session.daemon.detail_enabled:
         session.daemon.record_detail(req.key, 3)
     found = session.cache.delete(req.key)
@@ -149,6 +156,8 @@ def handle_delete(session: Session, req: Delete, out: list) -> None:
 
 def handle_arith(session: Session, req: Arith, out: list) -> None:
     """incr|decr <key> <value> [noreply]"""
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     try:
         value = session.cache.arith(req.key, req.incr, req.delta)
     except ProtocolError as exc:
@@ -160,6 +169,8 @@ def handle_arith(session: Session, req: Arith, out: list) -> None:
 
 def handle_touch(session: Session, req: Touch, out: list) -> None:
     """touch <key> <exptime> [noreply]"""
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     off = session.cache.touch(req.key, req.exptime)
     if not req.noreply:
         out.append(NOT_FOUND if off == NIL else TOUCHED)
@@ -279,5 +290,6 @@ HANDLERS: dict[type, Callable[[Session, Any, list], None]] = {
     Stats: handle_stats, RefreshCerts: handle_refresh_certs,
 }
 HANDLERS.update(meta_commands.HANDLERS)
+HANDLERS.update(watch.HANDLERS)
 
 __all__ = ["HANDLERS"]

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import socket
 
+from . import watch
 from .commands import HANDLERS, handle_get, handle_whole_store
 from .errors import ProtocolError
 from .flow_control import WRITE_PIECE, FlowControl
@@ -74,6 +75,8 @@ class MemcacheProtocol(asyncio.Protocol):
         session.protocol = self
         self.session = session
         d.connections.add(session)
+        if d.watchers:
+            watch.conn_new(session)
 
     def connection_lost(self, exc: Exception | None) -> None:
         session = self.session
@@ -82,6 +85,8 @@ class MemcacheProtocol(asyncio.Protocol):
         self.session = None
         self.out.clear()
         session.release()
+        if self.daemon.watchers:
+            watch.conn_close(session, exc)
         self.daemon.connections.discard(session)
         if self.line_charge:
             self.daemon.line_budget.give(self.line_charge)
@@ -95,9 +100,11 @@ class MemcacheProtocol(asyncio.Protocol):
             self.transport.close()
 
     def waiting_for_command(self) -> bool:
-        """memcached's idle test: nothing queued to send and no data block being read."""
+        """memcached's idle test: nothing queued to send and no data block being read.
+        A watcher (draining) is never idle: memcached's logger thread owns it, not a worker."""
         session = self.session
-        return (session is not None and not self.out and session.pending is None
+        return (session is not None and not self.draining and not self.out
+                and session.pending is None
                 and not session.deferred and self.transport is not None
                 and self.transport.get_write_buffer_size() == 0)
 
@@ -157,7 +164,8 @@ class MemcacheProtocol(asyncio.Protocol):
         out = self.out
         reply = None
         try:
-            if type(req) is bytes and not self.daemon.detail_enabled:
+            if type(req) is bytes and not self.daemon.detail_enabled \
+                    and not self.daemon.watchers:
                 reply = self.lone_get(out, session.pins, req)
             elif type(req) is Store:
                 handle_whole_store(session, req, session.parser.lone_value, out)  # type: ignore
@@ -216,7 +224,7 @@ class MemcacheProtocol(asyncio.Protocol):
                 out.append(INTERNAL_ERROR)
                 session.closing = True
             session.last_cmd = self.clock.current   # idle time counts from here
-            if session.closing or flow.write_paused:
+            if session.closing or flow.write_paused or self.draining:   # draining: `watch`
                 break
             if len(out) > 64 or session.pins.held:
                 self.flush()        # a slow reader then pins at most one request's values

@@ -42,6 +42,10 @@ class ServerStats:
     bytes_written: int = 0
     listen_disabled_num: int = 0
     conn_yields: int = 0
+    log_worker_dropped: int = 0     # watch: lines past worker_logbuf_size (watch.py)
+    log_worker_written: int = 0
+    log_watcher_skipped: int = 0    # lines a slow watcher did not get
+    log_watcher_sent: int = 0
 
     def reset(self) -> None:
         for f in fields(self):

@@ -13,6 +13,7 @@ from allocator import NIL, ItemTooLarge, OutOfMemory
 from allocator.item import ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT
 
 from .errors import ClientError, ServerError
+from . import watch
 from .meta import (MetaArith, MetaDebug, MetaDelete, MetaGet, MetaNoop, MetaSet,
                    echo_opaque_key, encode_key, opaque, server_flags)
 from .outcome import Outcome
@@ -33,6 +34,8 @@ def handle_mg(session: Session, req: MetaGet, out: list) -> None:
     cache = session.cache
     store, stats = cache.store, cache.stats
     now = cache.clock.current
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     off = store.get(req.key, now, bump=False)
     created = False
     if off == NIL and req.vivify is not None:
@@ -155,7 +158,9 @@ def complete_ms(session: Session, header: MetaSet, off: int, valid: bool, out: l
         out.append(BAD_DATA_CHUNK)                         # even with q
         return
     reply = _store_stale(session, header, off)
-    if reply is None:
+    if reply is None and session.daemon.watchers:
+        reply = watch.logged_store(session, header.mode, header.key, off, header.cas)
+    elif reply is None:
         reply = cache.complete_store(header.mode, header.key, off, header.cas)
     if reply is Outcome.STORED and header.quiet:
         return
@@ -205,6 +210,8 @@ def handle_md(session: Session, req: MetaDelete, out: list) -> None:
     cache = session.cache
     store, stats = cache.store, cache.stats
     echo = echo_opaque_key(req.flags, req.key, req.key_binary)     # errors before any effect
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     off = store.get(req.key, cache.clock.current, bump=False)
     if off == NIL:
         stats.delete_misses += 1
@@ -237,6 +244,8 @@ def handle_ma(session: Session, req: MetaArith, out: list) -> None:
     """ma <key> <flags>*: incr/decr (or create with N); HD/VA, NF, EX."""
     cache = session.cache
     store = cache.store
+    if session.daemon.watchers:
+        watch.fetched(session, [req.key])
     off = store.get(req.key, cache.clock.current, bump=False)
     created = False
     if off == NIL:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from .cnum import safe_strtol, safe_strtoul, safe_strtoull
 from .errors import BAD_FORMAT, ClientError, CloseConnection, ProtocolError, UnknownCommand
 from .meta import META_DATA_HEADERS, META_PARSERS
+from .watch_request import WATCH_PARSERS
 from .requests import (Arith, CacheMemlimit, Delete, FlushAll, Get, Lru, LruCrawler, Quit,
                        Shutdown, Slabs, Stats, Store, Touch, ValueDiscarded, ValueReceived,
                        Verbosity, Version)
@@ -528,5 +529,6 @@ PARSERS = {
     b"refresh_certs": parse_refresh_certs,
 }
 PARSERS.update(META_PARSERS)            # mg ms md ma mn me (meta.py)
+PARSERS.update(WATCH_PARSERS)           # watch (watch_request.py)
 
 DATA_HEADERS = {Store, *META_DATA_HEADERS}  # requests followed by a data block

@@ -43,6 +43,7 @@ class Daemon:
         self.line_budget = MemoryBudget(settings.read_buf_mem_limit or LINE_BUDGET)
         self.copy_budget = MemoryBudget(COPY_BUDGET)
         self.values = ValueWriter(cache.store, cache.clock, cache.stats)  # get/gets replies
+        self.watchers: list = []                # `watch` connections (watch.py); [] = none
         self.tls: Any = None                    # tls.TlsState with -Z (server.py sets it)
         self.auth: Any = None                   # auth.AuthTable with -Y (server.py sets it)
 

@@ -28,7 +28,7 @@ def _rusage(seconds: float) -> str:
 
 
 def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, *,
-                  curr_connections: int, accepting: bool,
+                  curr_connections: int, accepting: bool, watchers: int = 0,
                   tls: Any = None) -> list[tuple[str, object]]:
     """`stats`: the lines and order of memcached 1.6.18 with a flat LRU."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -66,8 +66,10 @@ def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, 
         ("listen_disabled_num", s.listen_disabled_num), ("time_in_listen_disabled_us", 0),
         ("threads", st.threads), ("conn_yields", s.conn_yields),
         ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0),
-        ("malloc_fails", 0), ("log_worker_dropped", 0), ("log_worker_written", 0),
-        ("log_watcher_skipped", 0), ("log_watcher_sent", 0), ("log_watchers", 0)]
+        ("malloc_fails", 0), ("log_worker_dropped", s.log_worker_dropped),
+        ("log_worker_written", s.log_worker_written),
+        ("log_watcher_skipped", s.log_watcher_skipped), ("log_watcher_sent", s.log_watcher_sent),
+        ("log_watchers", watchers)]
     if tls is not None:                     # -Z: ssl_handshake_errors... (tls.TlsState)
         lines += tls.stats()
     lines += [

@@ -30,7 +30,8 @@ def stats_command(session: Session, req: Stats, out: list) -> None:
     if not req.args:
         out.append(render(general_stats(d.stats, store, d.settings, d.clock,
                                         curr_connections=d.curr_connections,
-                                        accepting=d.accepting, tls=d.tls)))
+                                        accepting=d.accepting, watchers=len(d.watchers),
+                                        tls=d.tls)))
         return
     sub = req.args[0]
     if sub == b"settings":

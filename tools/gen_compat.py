@@ -118,9 +118,10 @@ DELIBERATE = [
 
 # Commands whose status the corpus cannot show, or which differ. command -> (status, note)
 COMMAND_NOTES: dict[str, tuple[str, str]] = {
-    "watch": ("not supported",
-              "answers `ERROR` (there are no log streams); memcached answers `OK` and streams "
-              "log lines. `watch <unknown>` gets `ERROR` from both"),
+    "watch": ("same",
+              "memcached 1.6.18's lines for fetchers, mutations, evictions and connevents "
+              "(tests/differential/test_watch_vs_memcached.py); not logged: stores refused as "
+              "too large, `rawcmds`, and `sysevents` (no page mover or crawler yet)"),
     "lru mode": ("same", "answers as `memcached -o no_modern` (no segmented LRU to switch)"),
     "lru temp_ttl": ("same", "answers as `memcached -o no_modern`"),
     "lru_crawler crawl": ("differs",
@@ -162,7 +163,7 @@ FLAG_NOTES: dict[str, tuple[str, str]] = {
     "-m": ("same", "the arena for `-m` plus one page per slab class is reserved at start; "
            "the kernel backs it as pages are used"),
     "-S": ("accepted, ignored", "SASL belongs to the binary protocol"),
-    "-W": ("accepted, ignored", "there is no `watch` to disable"),
+    "-W": ("same", "`watch` answers `CLIENT_ERROR watch commands not allowed`"),
     "-d": ("same", ""),
     "-P": ("same", ""),
     "-h": ("differs", "lists the flags memcache_py takes, in memcached's layout"),
@@ -222,11 +223,6 @@ STAT_NOTES: dict[str, str] = {
     "conn_yields": "`-R` is not enforced",
     "auth_cmds": "`-Y` logins (memcache_py/auth.py)",
     "auth_errors": "`-Y` logins refused",
-    "log_worker_dropped": "no `watch` log streams",
-    "log_worker_written": "no `watch` log streams",
-    "log_watcher_skipped": "no `watch` log streams",
-    "log_watcher_sent": "no `watch` log streams",
-    "log_watchers": "no `watch` log streams",
     "unexpected_napi_ids": "no NAPI",
     "round_robin_fallback": "no NAPI",
     "slab_global_page_pool": "no slab rebalancing, so no global page pool",

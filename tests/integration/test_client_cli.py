@@ -161,15 +161,21 @@ def test_console_script_and_default_address():
     assert res.returncode == 0 and res.stdout.startswith(b"usage: memcache-cli")
 
 
-def test_watch_streams_until_interrupted(memcached):
-    """memcached's `watch` turns the connection into a log stream (ours has no watch yet)."""
+@pytest.fixture(params=["ours", "memcached"])
+def watched(request):
+    """A server that speaks `watch`: ours, and memcached (skipped where it is missing)."""
+    return request.getfixturevalue("daemon" if request.param == "ours" else "memcached")
+
+
+def test_watch_streams_until_interrupted(watched):
+    """`watch` turns the connection into a log stream; the client shows it until Ctrl-C."""
     from tests.integration.helpers import Conn
     proc = subprocess.Popen([sys.executable, "-m", "memcache_py.cli",
-                             f"127.0.0.1:{memcached.port}", "watch", "fetchers"], cwd=ROOT,
+                             f"127.0.0.1:{watched.port}", "watch", "fetchers"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"OK\n"
-        conn = Conn("127.0.0.1", memcached.port)
+        conn = Conn("127.0.0.1", watched.port)
         conn.cmd(b"get watched\r\n", b"END\r\n")
         line = proc.stdout.readline()
         assert b"key=watched" in line and b"ts=" in line
@@ -182,6 +188,6 @@ def test_watch_streams_until_interrupted(memcached):
 
 
 def test_watch_refused_is_an_error_reply(daemon):
-    res = cli(f"127.0.0.1:{daemon.port}", "watch")
+    res = cli(f"127.0.0.1:{daemon.port}", "watch", "bogus")
     assert res.returncode == 1 and res.stdout.split(b" ")[0].rstrip() in (b"ERROR",
                                                                          b"CLIENT_ERROR")

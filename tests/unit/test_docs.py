@@ -135,6 +135,8 @@ SAFE = [
     r"cat (?:/tmp/[\w.-]+|deploy/memcache-py\.service)" + PIPE_TAIL,
     r"kill -(?:TERM|INT) \$!; wait \$!(?:; echo \"exit \$\?\")?",
     r"python tools/gen_compat\.py --check",
+    # replay and its trace generator, on files under /tmp/
+    r"python -m memcache_py\.replay(?:\.generate)? [-\w .=,/:]*" + PIPE_TAIL,
     r"python -m bench\.stress (?:[-\w.=,]+ )*--duration [1-9] (?:[-\w./=,]+ ?)*" + PIPE_TAIL,
 ]
 
@@ -174,6 +176,11 @@ NOT_RUN_HERE = {
     **{cmd: "tests/integration/test_security_docs.py::test_tls_dropin_serves" for cmd in (
         "sudo mkdir -p /etc/systemd/system/memcache-py.service.d",
         "sudo cp deploy/memcache-py-tls.conf /etc/systemd/system/memcache-py.service.d/tls.conf")},
+    "(echo \"watch fetchers mutations\"; sleep 600) | nc 127.0.0.1 11211 > /tmp/trace.log":
+        "tests/integration/test_replay_live.py (records a live run with watch, replays it)",
+    "python -m memcache_py.replay /tmp/trace.log --memory 64,128,256,512 --growth-factor "
+    "1.05,1.1,1.25 --json /tmp/grid.json --plot /tmp/grid.png":
+        "tests/unit/test_replay_engine.py::test_cli_grid_json_and_plot (the same, generated)",
     "make install": "CI (make test runs make install)",
     ". .venv/bin/activate": "CI (make test runs the suite from .venv)",
     "make stress": "tests/integration/test_stress_run.py (the same tool, shorter)",
