@@ -58,12 +58,14 @@ class Cache:
     def complete_store(self, mode: bytes, key: bytes, off: int, cas_unique: int = 0) -> Outcome:
         """Link or release a received item per the command's rule (memcached do_store_item)."""
         store = self.store
-        now = self.clock.current
         self.stats.cmd_set += 1
-        store.slab_counters[store.class_of(off)].cmd_set += 1
+        slabs = store.slabs             # store.class_of(off), inlined: the call is 0.5% of
+                                        # a set (453 instructions; test_inline_copies.py)
+        store.slab_counters[slabs.page_class[off >> slabs.page_shift]].cmd_set += 1
         if mode == b"set":              # link() replaces whatever the key held
             store.link(off, key)
             return STORED
+        now = self.clock.current
         old = store.get(key, now, bump=False)
         if mode == b"add":
             if old != NIL:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from allocator import ItemStore, PinSet
 from allocator.item import FLAGS, ITEM_CHUNKED, NBYTES_MASK, NKEY_MASK, NKEY_SHIFT, SIZES
 
+from .replies import END
+
 INLINE_VALUE_MAX = 16384    # values up to this size are copied into the reply line at once;
                             # larger ones are queued as pinned views of the arena. Measured:
                             # below ~16 KB a copy costs less than pin + views + join (a 16 KB
@@ -57,7 +59,6 @@ class ValueWriter:
             pins.add(off)                      # until these views are joined and written
 
         get, page_class, page_shift = store.get, store.slabs.page_class, store.slabs.page_shift
-        END = b"END\r\n"
 
         def lone_get(out: list, pins: PinSet, key: bytes) -> bytes | None:
             """`get <key>` whole: the reply as bytes, or None once it is queued in `out` (a

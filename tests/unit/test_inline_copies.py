@@ -164,3 +164,20 @@ def test_the_tail_walk_reclaims_what_is_reclaimable_says(exptime, now, flush):
     assert store.tails.pull_tail(1, now, evict=False) == int(expect)
     assert store.item_stats[1].reclaimed == int(expect)
     store.check_invariants()
+
+
+# ---- ItemStore.class_of, inlined in Cache.complete_store --------------------------------------
+@pytest.mark.parametrize("mode", [b"set", b"add", b"replace"])
+def test_complete_store_counts_cmd_set_in_the_items_class(mode):
+    from memcache_py.cache import Cache
+    from memcache_py.clock import FakeClock
+    cache = Cache(ItemStore(8 * MB), FakeClock())
+    store = cache.store
+    for size in (10, 1000, 100_000):
+        if mode == b"replace":
+            put(store, b"k%d" % size, b"old")
+        off = cache.reserve(mode, b"k%d" % size, 0, 0, size)
+        store.write_value(off, b"x" * size)
+        cache.complete_store(mode, b"k%d" % size, off)
+        assert store.slab_counters[store.class_of(off)].cmd_set == 1
+    assert sum(c.cmd_set for c in store.slab_counters) == 3
