@@ -28,7 +28,8 @@ TAIL_TRIES = 5          # memcached's `tries = 5` in lru_pull_tail / do_item_all
 class TailPuller:
     """Reclaims and evicts from LRU tails of one store."""
 
-    __slots__ = ("lru", "words", "refs", "liveness", "item_stats", "unlink", "evictions")
+    __slots__ = ("lru", "words", "refs", "liveness", "item_stats", "unlink", "evictions",
+                 "on_evict")
 
     def __init__(self, lru: LruList, words: memoryview, pins: Pins, liveness: Liveness,
                  item_stats: list[ItemClassStats], unlink: Callable[[int], None],
@@ -40,6 +41,7 @@ class TailPuller:
         self.item_stats = item_stats
         self.unlink = unlink            # takes a linked item out of the index and its LRU
         self.evictions = evictions      # False with -M
+        self.on_evict: Callable[[int], None] | None = None  # slab_automove=2: class id evicted
 
     def pull_tail(self, cid: int, now: int, evict: bool, tries: int = TAIL_TRIES) -> int:
         """Walk the tail of class `cid`; return how many items were removed."""
@@ -82,5 +84,7 @@ class TailPuller:
                     stats.evicted_unfetched += 1
                 self.unlink(off)
                 removed += 1
+                if self.on_evict is not None:
+                    self.on_evict(cid)
             break
         return removed
