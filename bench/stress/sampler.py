@@ -18,7 +18,8 @@ GENERAL_KEYS = ("pid", "uptime", "curr_items", "total_items", "bytes", "eviction
                 "get_misses", "get_expired", "delete_hits", "delete_misses", "curr_connections",
                 "total_connections", "limit_maxbytes", "rusage_user", "rusage_system",
                 "store_too_large", "store_no_memory", "lrutail_reflocked", "bytes_read",
-                "bytes_written", "listen_disabled_num", "conn_yields")
+                "bytes_written", "listen_disabled_num", "conn_yields", "slabs_moved",
+                "slab_global_page_pool")
 _MAX_REPLY = 4 << 20
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
