@@ -14,6 +14,9 @@ The rules every caller relies on:
   item, or while walking an LRU. That is what memcached's item locks give it; there are no
   threads here, so there is no lock order to keep. If threads are ever added, take the store
   lock before any arena access and never call back into the daemon with it held.
+* Page moves (`-o slab_reassign`): the mover copies an item to another chunk only while
+  it is unpinned, and swaps the copy in under its key in one synchronous call; a pinned
+  chunk of the page being emptied is waited for, so a reply never reads a reused chunk.
 * Eviction: when a class has no free chunk and the arena no page for it, at most 5 items are
   looked at from the tail of the class's LRU (eviction.py); if none can be taken the
   allocation fails with `OutOfMemory`.
@@ -29,6 +32,8 @@ The rooms, one job each (ItemStore in store.py is the facade the daemon calls):
     expiry.py     Liveness: expired or flushed at a given time
     eviction.py   TailPuller: the 5-candidate tail walk that reclaims and evicts
     crawler.py    crawl_class: reclaim a whole class's dead items
+    pagemover.py  PageMover: empty a class's oldest page for another class or the global pool
+    automove.py   Automove: memcached's once-a-second choice of which page to move
     invariants.py check_store: every rule above, asserted
     stats.py      per-class counters with memcached's names
 

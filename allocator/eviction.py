@@ -29,7 +29,7 @@ class TailPuller:
     """Reclaims and evicts from LRU tails of one store."""
 
     __slots__ = ("lru", "words", "refs", "liveness", "item_stats", "unlink", "evictions",
-                 "on_evict")
+                 "on_evict", "on_evict_class")
 
     def __init__(self, lru: LruList, words: memoryview, pins: Pins, liveness: Liveness,
                  item_stats: list[ItemClassStats], unlink: Callable[[int], None],
@@ -43,6 +43,8 @@ class TailPuller:
         self.evictions = evictions      # False with -M
         self.on_evict: Callable[[int, int], None] | None = None   # told (off, now) of each
                                                                 # eviction (`watch evictions`)
+        self.on_evict_class: Callable[[int], None] | None = None   # told the class id after
+                                                                # each eviction (automove 2)
 
     def pull_tail(self, cid: int, now: int, evict: bool, tries: int = TAIL_TRIES) -> int:
         """Walk the tail of class `cid`; return how many items were removed."""
@@ -87,5 +89,7 @@ class TailPuller:
                     self.on_evict(off, now)
                 self.unlink(off)
                 removed += 1
+                if self.on_evict_class is not None:
+                    self.on_evict_class(cid)
             break
         return removed

@@ -51,6 +51,24 @@ class LruList:
         words[w + PREV] = NIL
         self.sizes[cid] -= 1
 
+    def replace(self, cid: int, old: int, new: int) -> None:
+        """Put `new` where `old` is in the list; `new`'s NEXT/PREV already hold `old`'s (the
+        page mover copied the header), so only the neighbours and the ends are repointed."""
+        words = self.words
+        w = new >> 3
+        nxt, prv = words[w + NEXT], words[w + PREV]
+        if prv != NIL:
+            words[(prv >> 3) + NEXT] = new
+        else:
+            self.heads[cid] = new
+        if nxt != NIL:
+            words[(nxt >> 3) + PREV] = new
+        else:
+            self.tails[cid] = new
+        ow = old >> 3
+        words[ow + NEXT] = NIL
+        words[ow + PREV] = NIL
+
     def bump(self, cid: int, off: int) -> None:
         """Move an item to the head."""
         if self.heads[cid] != off:

@@ -9,7 +9,7 @@ through their NEXT header words. The allocator sees only class ids and byte offs
 from __future__ import annotations
 
 from .arena import Arena
-from .item import FREE_FLAG_WORD, NEXT, NIL, SIZES
+from .item import FREE_FLAG_WORD, NEXT, NIL, PREV, SIZES
 from .slabclass import SlabClassTable
 
 
@@ -17,7 +17,7 @@ class SlabClassState:
     """Runtime state of one class (the moving parts of memcached's `slabclass_t`)."""
 
     __slots__ = ("chunk_size", "perslab", "page_bytes", "free_head", "free_count", "end_offset",
-                 "end_left", "total_pages")
+                 "end_left", "pages")
 
     def __init__(self, chunk_size: int, perslab: int, page_bytes: int = 0):
         self.chunk_size = chunk_size
@@ -27,7 +27,11 @@ class SlabClassState:
         self.free_count = 0         # chunks on the free list
         self.end_offset = 0         # next never-used chunk of the newest page
         self.end_left = 0           # never-used chunks left in the newest page
-        self.total_pages = 0        # pages owned
+        self.pages: list[int] = []  # offsets of the pages owned, oldest first (slab_list)
+
+    @property
+    def total_pages(self) -> int:
+        return len(self.pages)
 
     @property
     def total_chunks(self) -> int:
@@ -56,6 +60,7 @@ class SlabAllocator:
                            c.chunk_size * c.chunks_per_page if exact_page_bytes
                            else arena.page_size) for c in table]
         self.page_class = [0] * arena.capacity_pages   # page number -> owning class id
+        self.pool: list[int] = []       # class 0: the global page pool, whole unowned pages
 
     def class_of(self, offset: int) -> int:
         """The class that owns the chunk at `offset`."""
@@ -68,7 +73,9 @@ class SlabAllocator:
         words = self.arena.words
         if off != NIL:
             w = off >> 3
-            s.free_head = words[w + NEXT]
+            nxt = s.free_head = words[w + NEXT]
+            if nxt != NIL:
+                words[(nxt >> 3) + PREV] = NIL
             s.free_count -= 1
             words[w + SIZES] = 0
             return off
@@ -77,11 +84,14 @@ class SlabAllocator:
             s.end_offset = off + s.chunk_size
             s.end_left -= 1
             return off
-        page = self.arena.take_page(s.page_bytes, over_limit_ok=s.total_pages == 0)
-        if page == NIL:
-            return NIL
+        if self.pool:                   # do_slabs_newslab: the global pool first, past -m too
+            page = self.pool.pop()
+        else:
+            page = self.arena.take_page(s.page_bytes, over_limit_ok=not s.pages)
+            if page == NIL:
+                return NIL
         self.page_class[page >> self.page_shift] = class_id
-        s.total_pages += 1
+        s.pages.append(page)
         s.end_offset = page + s.chunk_size
         s.end_left = s.perslab - 1
         return page
@@ -91,10 +101,61 @@ class SlabAllocator:
         s = self.classes[self.page_class[offset >> self.page_shift]]
         w = offset >> 3
         words = self.arena.words
-        words[w + NEXT] = s.free_head
+        head = words[w + NEXT] = s.free_head
+        if head != NIL:
+            words[(head >> 3) + PREV] = offset
+        words[w + PREV] = NIL
         words[w + SIZES] = FREE_FLAG_WORD
         s.free_head = offset
         s.free_count += 1
+
+    # ---- the page mover's primitives (pagemover.py) ------------------------------------
+    def page_of(self, offset: int) -> int:
+        """The offset of the page holding `offset`."""
+        return (offset >> self.page_shift) << self.page_shift
+
+    def cut_free(self, offset: int) -> None:
+        """Take one chunk off its class's free list (memcached's slab_rebalance_cut_free)."""
+        s = self.classes[self.page_class[offset >> self.page_shift]]
+        words = self.arena.words
+        w = offset >> 3
+        nxt, prv = words[w + NEXT], words[w + PREV]
+        if prv != NIL:
+            words[(prv >> 3) + NEXT] = nxt
+        else:
+            s.free_head = nxt
+        if nxt != NIL:
+            words[(nxt >> 3) + PREV] = prv
+        s.free_count -= 1
+
+    def alloc_no_new_page(self, class_id: int) -> int:
+        """A free chunk of the class without taking a page (SLABS_ALLOC_NO_NEWPAGE), or NIL."""
+        s = self.classes[class_id]
+        if s.free_head == NIL and not s.end_left:
+            return NIL
+        return self.alloc(class_id)
+
+    def drop_uncut(self, page: int) -> int:
+        """Forget the never-used chunks of `page` if it is its class's cutting page; how many."""
+        s = self.classes[self.page_class[page >> self.page_shift]]
+        if s.end_left and page <= s.end_offset < page + self.arena.page_size:
+            n, s.end_left = s.end_left, 0
+            return n
+        return 0
+
+    def give_page(self, src: int, page: int, dst: int) -> None:
+        """Move an emptied page from class `src` to class `dst` (cut into its free list) or,
+        with `dst` 0, to the global pool (slab_rebalance_finish)."""
+        (self.pool if src == 0 else self.classes[src].pages).remove(page)
+        self.page_class[page >> self.page_shift] = dst
+        if dst == 0:
+            self.pool.append(page)
+            return
+        d = self.classes[dst]
+        d.pages.append(page)
+        size = d.chunk_size
+        for off in range(page + (d.perslab - 1) * size, page - 1, -size):
+            self.free(off)
 
     def free_list(self, class_id: int) -> list[int]:
         """The offsets on a class's free list, head first (for checks and tests)."""

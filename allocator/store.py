@@ -52,7 +52,7 @@ class ItemStore:
                  "bytes", "get_expired", "get_flushed", "mem_requested", "key_of", "nbytes_of",
                  "flags_of", "cas_of", "times_of", "it_flags", "set_it_flags", "set_exptime",
                  "is_chunked", "value_views", "fill_value", "write_value", "value_bytes",
-                 "is_pinned", "pin", "unpin", "pin_set", "class_of")
+                 "is_pinned", "pin", "unpin", "pin_set", "class_of", "chain_head")
 
     def __init__(self, memory_limit: int, *, chunk_size: int = 48, factor: float = 1.25,
                  slab_chunk_max: int = PAGE_SIZE // 2, item_size_max: int = PAGE_SIZE,
@@ -75,6 +75,7 @@ class ItemStore:
         self.index = KeyIndex(self.arena.mem, self.arena.words, self.header_size)
                                                    # key -> offset of its linked item
         self.chains: dict[int, list[int]] = {}     # chunked item -> its further chunks
+        self.chain_head: dict[int, int] = {}       # a further chunk -> its item (page mover)
         self.fields = ItemFields(self.arena, self.header_size, cas_enabled, slab_chunk_max,
                                  self.chains)
         self.pins = Pins(self._on_last_unpin)
@@ -192,6 +193,8 @@ class ItemStore:
             raise
         if len(got) > 1:
             self.chains[got[0]] = got[1:]
+            for extra in got[1:]:
+                self.chain_head[extra] = got[0]
         return got[0]
 
     def link(self, off: int, key: bytes) -> int:
@@ -261,8 +264,32 @@ class ItemStore:
     def _free(self, off: int) -> None:
         if self.arena.words[(off >> 3) + SIZES] & ITEM_CHUNKED:
             for extra in self.chains.pop(off, ()):
+                del self.chain_head[extra]
                 self.slabs.free(extra)
         self.slabs.free(off)
+
+    # ---- the page mover's two moves (pagemover.py) -------------------------------------
+    def detach(self, off: int) -> None:
+        """Unlink an unpinned item but keep its chunk off every free list: the page mover
+        owns it from now on (an expired item or an eviction inside the page being emptied)."""
+        refs = self.refs
+        refs[off] = 1                        # held, so _unlink_item does not free the chunk
+        self.unlink(off)
+        del refs[off]
+
+    def relocate(self, old: int, new: int, nbytes: int) -> None:
+        """Move a linked, unpinned item from chunk `old` to chunk `new` of the same class,
+        copying its first `nbytes` (header, key, value or the first chunk of a chain): the
+        key names the copy, which takes the original's LRU place, CAS, flags and times. The
+        old chunk is the caller's, as with detach."""
+        mem = self.arena.mem
+        mem[new:new + nbytes] = mem[old:old + nbytes]
+        self.index.swap(self.fields.key_of(new), new)
+        self.lru.replace(self.slabs.class_of(old), old, new)
+        if self.arena.words[(new >> 3) + SIZES] & ITEM_CHUNKED:
+            chain = self.chains[new] = self.chains.pop(old)
+            for extra in chain:
+                self.chain_head[extra] = new
 
     # ---- lookups -----------------------------------------------------------------------
     def is_flushed(self, off: int, now: int) -> bool:
@@ -350,8 +377,9 @@ class ItemStore:
             out.append(off)
         return out
 
-    def check_invariants(self) -> None:
-        """memcached's asserts, made executable (invariants.py)."""
-        check_store(self)
+    def check_invariants(self, mover=None) -> None:
+        """memcached's asserts, made executable (invariants.py); with the page mover, its
+        page's rules too."""
+        check_store(self, mover)
 
 __all__ = ["ItemStore", "PinSet", "ITEM_UPDATE_INTERVAL"]

@@ -234,20 +234,44 @@ def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> No
 
 
 def handle_slabs(session: Session, req: Slabs, out: list) -> None:
-    """slabs automove|reassign: accepted as memcached -o no_modern answers (no reassign)."""
-    sub, noreply = req.args[0], req.args[-1] == b"noreply"
-    if sub == b"automove" and len(req.args) >= 2:
-        level = safe_strtol(req.args[1])
-        if level is None:
-            raise ClientError(BAD_FORMAT, noreply)
-        if not 0 <= level <= 2:
-            raise UnknownCommand(noreply=noreply)
+    """slabs reassign <src> <dst> | slabs automove <0|1|2> | slabs automove ratio <f>:
+    memcached's process_slabs_command, token counts and replies as in proto_text.c."""
+    args, d = req.args, session.daemon
+    if len(args) == 3 and args[0] == b"reassign":      # no noreply here, as memcached
+        if d.mover is None:
+            raise ClientError("slab reassignment disabled")
+        src, dst = safe_strtol(args[1]), safe_strtol(args[2])
+        if src is None or dst is None:
+            raise ClientError(BAD_FORMAT)
+        out.append(d.reassign(src, dst).value.encode() + b"\r\n")
+    elif len(args) >= 2 and args[0] == b"automove":
+        noreply = args[-1] == b"noreply"
+        if args[1] == b"ratio":
+            ratio = _strtod(args[2]) if len(args) >= 3 else None
+            if ratio is None:
+                raise UnknownCommand(noreply=noreply)
+            d.slab_automove_ratio = ratio
+        else:
+            level = safe_strtoul(args[1])
+            if level is None:
+                raise ClientError(BAD_FORMAT, noreply)
+            if level > 2:
+                raise UnknownCommand(noreply=noreply)
+            d.slab_automove = level
         if not noreply:
             out.append(OK)
-    elif sub == b"reassign" and len(req.args) >= 3:
-        raise ClientError("slab reassignment disabled", noreply)
     else:
         raise UnknownCommand()
+
+
+def _strtod(tok: bytes) -> float | None:
+    """memcached's safe_strtod for a token: a whole decimal number, else None."""
+    if b"_" in tok:
+        return None
+    try:
+        return float(tok)
+    except ValueError:
+        return None
 
 
 def handle_lru(session: Session, req: Lru, out: list) -> None:

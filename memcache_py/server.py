@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from allocator import ItemStore
 
+from .background import TaskRunner, start_slab_tasks
 from .cache import Cache
 from .clock import Clock
 from .connection import MemcacheProtocol
@@ -36,7 +37,10 @@ def build_daemon(settings, clock: Clock | None = None) -> Daemon:
     store = ItemStore(settings.memory_limit, chunk_size=settings.chunk_size,
                       factor=settings.growth_factor, slab_chunk_max=settings.slab_chunk_max,
                       item_size_max=settings.item_size_max, cas_enabled=settings.cas_enabled,
-                      evictions=settings.evictions, exact_page_bytes=settings.no_modern)
+                      evictions=settings.evictions,
+                      # memcached's do_slabs_newslab: a page counts chunk x perslab against
+                      # -m only without slab_reassign and chunked items (-o no_modern)
+                      exact_page_bytes=settings.no_modern and not settings.slab_reassign)
     cache = Cache(store, clock or Clock(), ServerStats(), flush_enabled=settings.flush_enabled)
     return Daemon(settings, cache)
 
@@ -50,6 +54,7 @@ class RunningServer:
     addresses: list[tuple[str, int]]
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
+    background: TaskRunner = field(default_factory=TaskRunner)   # the page mover, automove
 
     @property
     def port(self) -> int:
@@ -66,6 +71,7 @@ class RunningServer:
         """Stop accepting, run no more requests, let queued replies drain, then close."""
         for t in self._tasks:
             t.cancel()
+        await self.background.stop()
         for s in self.servers:
             s.close()
         self.daemon.accepting = False
@@ -112,6 +118,7 @@ async def serve(settings, *, sock: socket.socket | None = None,
     running = RunningServer(daemon, servers, addresses)
     daemon.on_shutdown = lambda graceful: loop.call_soon(running.request_stop)
     running._tasks.append(loop.create_task(_every_second(daemon)))
+    start_slab_tasks(running.background, daemon)
     _write_port_file(addresses)
     for host, port in addresses:
         log.info("listening on %s:%d", host, port)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from allocator.pagemover import PageMover
+
 from .budget import COPY_BUDGET, LINE_BUDGET, MemoryBudget
 from .cache import Cache
 from .parser import RequestParser
@@ -38,6 +40,14 @@ class Daemon:
         self.detail: dict[bytes, list[int]] = {}     # stats detail: prefix -> get hit set del
         self.prefix_delimiter = settings.stat_key_prefix.encode()[:1] or b":"
         self.lru_crawler = settings.lru_crawler      # lru_crawler enable|disable
+        # -o slab_reassign: the page mover (background.py drives it) and automove's live
+        # settings (`slabs automove`); None without, as memcached starts no mover thread.
+        self.mover = PageMover(cache.store) if settings.slab_reassign else None
+        self.slab_automove = settings.slab_automove
+        self.slab_automove_ratio = settings.slab_automove_ratio
+        self.wake_mover: Callable[[], None] = lambda: None  # background.py: a move was asked
+        if self.mover is not None:
+            cache.store.tails.on_evict_class = self._evicted
         self.on_shutdown: Callable[[bool], None] = lambda graceful: None
         # what all connections together may hold beyond their per-connection bounds
         self.line_budget = MemoryBudget(settings.read_buf_mem_limit or LINE_BUDGET)
@@ -46,6 +56,17 @@ class Daemon:
         self.watchers: list = []                # `watch` connections (watch.py); [] = none
         self.tls: Any = None                    # tls.TlsState with -Z (server.py sets it)
         self.auth: Any = None                   # auth.AuthTable with -Y (server.py sets it)
+
+    def reassign(self, src: int, dst: int):
+        """slabs_reassign: schedule a page move (a pagemover.Reassign answer)."""
+        result = self.mover.reassign(src, dst)
+        self.wake_mover()
+        return result
+
+    def _evicted(self, cid: int) -> None:
+        # slab_automove=2: every eviction asks for a page for its class (items.c)
+        if self.slab_automove == 2:
+            self.reassign(-1, cid)
 
     @property
     def curr_connections(self) -> int:

@@ -71,6 +71,8 @@ class Settings:
     item_size_max: int = MB                # -I
     maxconns_fast: bool = True             # -o (no_)maxconns_fast
     hashpower: int = 0                     # -o hashpower
+    slab_reassign: bool = False            # -o slab_reassign: the page mover (memcached: on)
+    slab_automove: int = 0                 # -o slab_automove=0|1|2 (memcached: 1)
     slab_automove_ratio: float = 0.8       # -o slab_automove_ratio
     slab_automove_window: int = 30         # -o slab_automove_window
     slab_chunk_max: int = DEFAULT_SLAB_CHUNK_MAX  # -o slab_chunk_max, bytes
@@ -388,7 +390,8 @@ def _no_modern(raw, st):
     # memcached 1.6.18: 1.4-style defaults (a flat LRU, as this daemon always has).
     if not st.slab_chunk_max_changed:
         st.values["slab_chunk_max"] = PAGE_SIZE
-    st.values.update(maxconns_fast=False, hash_algorithm="jenkins", lru_crawler=False)
+    st.values.update(maxconns_fast=False, hash_algorithm="jenkins", lru_crawler=False,
+                     slab_reassign=False, slab_automove=0)
     st.lru_maintainer = False
     return True
 
@@ -439,7 +442,7 @@ _PROTOCOL_NAMES = {"auto": "auto-negotiate", "ascii": "ascii", "binary": "binary
 
 # Options memcached accepts that this daemon ignores (extstore, TLS, proxy, hash table tuning).
 _IGNORED_SUBOPTS = (
-    "modern", "no_hashexpand", "slab_reassign", "no_slab_reassign", "no_slab_automove",
+    "modern", "no_hashexpand",
     "drop_privileges", "no_drop_privileges", "relaxed_privileges",
     "slab_sizes", "slab_automove_freeratio", "inline_ascii_resp", "sock_cookie_id",
     "ext_path", "ext_wbuf_size", "ext_threads", "ext_io_depth", "ext_page_size", "ext_item_size",
@@ -515,9 +518,14 @@ OPTIONS: tuple[Option, ...] = (
     O("hashpower", subopt="hashpower",
       parse=_subopt_int("Missing numeric argument for hashpower", _hashpower),
       help="initial hash table size power (accepted, default: 0)", stat="hashpower_init"),
-    O(None, stat="slab_reassign", derive=lambda s, oldest: "no"),
-    O(None, subopt="slab_automove", parse=_automove,
-      stat="slab_automove", derive=lambda s, oldest: 0),
+    O("slab_reassign", subopt="slab_reassign", parse=_const(True),
+      help="enable the page mover: `slabs reassign`, automove (default: off, memcached: on)",
+      stat="slab_reassign", show=_yesno),
+    O("slab_reassign", subopt="no_slab_reassign", parse=_const(False)),
+    O("slab_automove", subopt="slab_automove", parse=_automove,
+      help="0: off, 1: move pages by eviction age once a second, 2: on every eviction",
+      stat="slab_automove"),
+    O("slab_automove", subopt="no_slab_automove", parse=_const(0)),
     O("slab_automove_ratio", subopt="slab_automove_ratio", parse=_automove_ratio,
       stat="slab_automove_ratio", show=_f2),
     O("slab_automove_window", subopt="slab_automove_window",
@@ -734,17 +742,18 @@ def _check(st: _ParseState) -> None:
 # ---- output generated from the table ---------------------------------------------------------
 
 def settings_stats(settings: Settings, *, oldest: int = 0, verbosity: int | None = None,
-                   maxbytes: int | None = None) -> list[tuple[str, str]]:
+                   maxbytes: int | None = None, **live: Any) -> list[tuple[str, str]]:
     """`stats settings` as (name, value) pairs, in memcached 1.6.18's order and spelling.
 
     `verbosity` and `maxbytes` override the start-up values after the `verbosity` and
-    `cache_memlimit` commands; `oldest` is flush_all's oldest_live (relative seconds).
+    `cache_memlimit` commands, `live` other fields changed at run time (`slabs automove`);
+    `oldest` is flush_all's oldest_live (relative seconds).
     """
-    if verbosity is not None or maxbytes is not None:
+    if verbosity is not None or maxbytes is not None or live:
         settings = dataclasses.replace(
             settings,
             verbosity=settings.verbosity if verbosity is None else verbosity,
-            memory_limit=settings.memory_limit if maxbytes is None else maxbytes)
+            memory_limit=settings.memory_limit if maxbytes is None else maxbytes, **live)
     lines = []
     for row in OPTIONS:
         if row.stat:

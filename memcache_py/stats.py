@@ -29,7 +29,7 @@ def _rusage(seconds: float) -> str:
 
 def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, *,
                   curr_connections: int, accepting: bool, watchers: int = 0,
-                  tls: Any = None) -> list[tuple[str, object]]:
+                  tls: Any = None, mover: Any = None) -> list[tuple[str, object]]:
     """`stats`: the lines and order of memcached 1.6.18 with a flat LRU."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     lines: list[tuple[str, object]] = [
@@ -65,7 +65,10 @@ def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, 
         ("accepting_conns", 1 if accepting else 0),
         ("listen_disabled_num", s.listen_disabled_num), ("time_in_listen_disabled_us", 0),
         ("threads", st.threads), ("conn_yields", s.conn_yields),
-        ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0),
+        ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0)]
+    if mover is not None:                   # -o slab_reassign (allocator/pagemover.py)
+        lines += mover.stats()
+    lines += [
         ("malloc_fails", 0), ("log_worker_dropped", s.log_worker_dropped),
         ("log_worker_written", s.log_worker_written),
         ("log_watcher_skipped", s.log_watcher_skipped), ("log_watcher_sent", s.log_watcher_sent),
@@ -75,7 +78,7 @@ def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, 
     lines += [
         ("unexpected_napi_ids", 0), ("round_robin_fallback", 0),
         ("bytes", store.bytes), ("curr_items", store.curr_items),
-        ("total_items", store.total_items), ("slab_global_page_pool", 0),
+        ("total_items", store.total_items), ("slab_global_page_pool", len(store.slabs.pool)),
         ("expired_unfetched", sum(i.expired_unfetched for i in items)),
         ("evicted_unfetched", sum(i.evicted_unfetched for i in items)),
         ("evictions", sum(i.evicted for i in items)),

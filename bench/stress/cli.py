@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.stress.options import StressOptions, parse_args
-from bench.stress.report import format_table, summarize, write_json, write_png
+from bench.stress.report import format_timeline, format_table, summarize, write_json, write_png
 from bench.stress.runner import RunResult, Target, run_once
 from bench.stress.servers import (ManagedServer, ServerSpec, ServerStartError, memcached_spec,
                                   ours_spec)
@@ -24,7 +24,10 @@ def _specs(opts: StressOptions) -> list[ServerSpec]:
     if opts.tls_cert:           # TLS costs both servers the same crypto: same flags for both
         flags += ["-Z", "-o", f"ssl_chain_cert={opts.tls_cert},ssl_key={opts.tls_key}"]
     ours = ours_spec(flags, opts.server_cmd, opts.server_args)
-    memcached = memcached_spec(flags, opts.server_args)
+    # our daemon with the page mover is compared with memcached's defaults, else no_modern
+    modern = any("slab_reassign" in arg and "no_slab_reassign" not in arg
+                 for arg in opts.server_args)
+    memcached = memcached_spec(flags, opts.server_args, modern=modern)
     if opts.compare_memcached:
         return [ours, memcached]
     return [memcached if opts.server == "memcached" else ours]
@@ -121,13 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         for problem in r.problems[:5]:
             print(f"{r.label}: {problem}", file=sys.stderr)
     print(format_table(summaries))
+    if opts.size_shift:
+        print(format_timeline(results))
     json_path = out / f"{opts.name}.json"
     write_json(json_path, opts.as_json(), results, summaries)
     print(f"samples: {json_path}")
     if opts.png:
         png_path = out / f"{opts.name}.png"
         write_png(png_path, results, f"stress: -m {opts.memory_mb}, {opts.keys:,} keys "
-                  f"({opts.key_dist}), values {opts.value_size}, {opts.mix}")
+                  f"({opts.key_dist}), values {opts.size_shift or opts.value_size}, {opts.mix}")
         print(f"plot: {png_path}")
     reasons = failed(summaries)
     for reason in reasons:

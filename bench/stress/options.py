@@ -14,7 +14,8 @@ import shlex
 import sys
 from dataclasses import asdict, dataclass
 
-from bench.stress.workload import ValueSizes, parse_mix, parse_size, parse_ttls
+from bench.stress.workload import (SizeSchedule, ValueSizes, parse_mix, parse_size,
+                                   parse_ttls)
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -42,6 +43,7 @@ class StressOptions:
     key_dist: str = "zipf"
     zipf_s: float = 0.99
     value_size: str = "64-4096"
+    size_shift: str = ""              # value-size phases over time: "100:30s,2000"
     mix: str = "get=0.8,set=0.18,delete=0.02"
     ttl: str = "0=0.9,3=0.1"
     multiget: int = 1
@@ -139,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--value-size", default=d.value_size,
                       help="100 | 64-4096 (uniform) | mix:100=3,16k=1 | classes[:MAXSIZE] "
                            "(a slab class drawn uniformly); at least 24 bytes")
+    load.add_argument("--size-shift", default=d.size_shift, metavar="SIZE:SECONDS,...,SIZE",
+                      help="value sizes in phases instead of --value-size, e.g. 100:30s,2000 "
+                           "(100-byte values for 30 s, then 2000-byte ones)")
     load.add_argument("--mix", default=d.mix, help="weights of get, set, delete")
     load.add_argument("--ttl", default=d.ttl, help="TTL seconds with weights; 0 = never expires")
     load.add_argument("--multiget", type=int, default=d.multiget, help="keys per get")
@@ -170,6 +175,8 @@ def _check(opts: StressOptions) -> None:
     parse_ttls(opts.ttl)
     item_max = parse_size(opts.item_max)
     ValueSizes(opts.value_size, random.Random(0), item_max=item_max)
+    if opts.size_shift:
+        SizeSchedule(opts.size_shift, random.Random(0), item_max=item_max)
     positive = {"keys": opts.keys, "workers": opts.workers, "conns": opts.conns,
                 "pipeline": opts.pipeline, "multiget": opts.multiget, "memory_mb": opts.memory_mb}
     for name, value in positive.items():
@@ -204,7 +211,7 @@ def parse_args(argv: list[str] | None = None) -> StressOptions:
         memory_mb=ns.memory_mb, no_evict=ns.no_evict, item_max=ns.item_max, factor=ns.factor,
         chunk_size=ns.chunk_size, pin=ns.pin, tls_ca=ns.tls_ca, tls_cert=ns.tls_cert,
         tls_key=ns.tls_key, keys=ns.keys, key_dist=ns.key_dist,
-        zipf_s=ns.zipf_s, value_size=ns.value_size, mix=ns.mix, ttl=ns.ttl,
+        zipf_s=ns.zipf_s, value_size=ns.value_size, size_shift=ns.size_shift, mix=ns.mix, ttl=ns.ttl,
         multiget=ns.multiget, duration=ns.duration, ops=ns.ops, workers=ns.workers,
         conns=ns.conns, pipeline=ns.pipeline, rate=ns.rate, slow_readers=ns.slow_readers,
         slow_writers=ns.slow_writers, stall=ns.stall, reply_timeout=ns.reply_timeout,

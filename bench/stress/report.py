@@ -172,6 +172,39 @@ def write_json(path: Path, options: dict, results: list[RunResult], summaries: l
     path.write_text(json.dumps(doc, indent=1, default=str))
 
 
+def format_timeline(results: list[RunResult], every: float = 5.0) -> str:
+    """Hit ratio per `every` seconds and the pages moved so far, one column pair per run: how
+    fast each server recovers after a `--size-shift`."""
+    columns = []
+    for r in results:
+        rows, last, prev = {}, None, (0, 0)
+        for s in r.samples:
+            if s.get("tail"):
+                continue
+            slot = int(s["t"] // every)
+            server = s.get("server") or {}
+            rows[slot] = (s["hits"], s["misses"], server.get("slabs_moved"))
+            last = slot
+        out = {}
+        for slot in sorted(rows):
+            hits, misses, moved = rows[slot]
+            dh, dm = hits - prev[0], misses - prev[1]
+            prev = (hits, misses)
+            out[slot] = (dh / (dh + dm) if dh + dm else None, moved)
+        columns.append((r.label, out, last))
+    slots = sorted({slot for _, out, _ in columns for slot in out})
+    head = f"{'seconds':>8}" + "".join(f" {label + ' hit':>14} {'moved':>6}"
+                                       for label, _, _ in columns)
+    lines = [head]
+    for slot in slots:
+        line = f"{(slot + 1) * every:>8.0f}"
+        for _, out, _ in columns:
+            hit, moved = out.get(slot, (None, None))
+            line += f" {_fmt(hit, '{:.3f}'):>14} {_fmt(moved, '{}'):>6}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def write_png(path: Path, results: list[RunResult], title: str = "") -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -182,6 +215,7 @@ def write_png(path: Path, results: list[RunResult], title: str = "") -> None:
               ("hit ratio", lambda r: [(s["t"], s["hit_ratio"]) for s in r.samples
                                        if s["hit_ratio"] is not None and not s.get("tail")]),
               ("evictions (cumulative)", lambda r: _server_series(r, "evictions")),
+              ("slab pages moved (cumulative)", lambda r: _server_series(r, "slabs_moved")),
               ("OOM errors (cumulative)", lambda r: _server_series(r, "outofmemory")),
               ("RSS, MB", lambda r: [(t, v / 2 ** 20) for t, v in _server_series(r, "rss") if v]))
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 12), sharex=True)

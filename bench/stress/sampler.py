@@ -18,7 +18,8 @@ GENERAL_KEYS = ("pid", "uptime", "curr_items", "total_items", "bytes", "eviction
                 "get_misses", "get_expired", "delete_hits", "delete_misses", "curr_connections",
                 "total_connections", "limit_maxbytes", "rusage_user", "rusage_system",
                 "store_too_large", "store_no_memory", "lrutail_reflocked", "bytes_read",
-                "bytes_written", "listen_disabled_num", "conn_yields")
+                "bytes_written", "listen_disabled_num", "conn_yields", "slab_global_page_pool")
+MOVER_KEYS = ("slabs_moved",)        # only from a server with slab_reassign on
 _MAX_REPLY = 4 << 20
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -178,7 +179,7 @@ class StatsSampler:
         stats = parse_stats(general)
         slabs, slab_totals = parse_slabs(self.query(b"stats slabs") or b"")
         items = parse_items(self.query(b"stats items") or b"")
-        sample = {k: stats[k] for k in GENERAL_KEYS if k in stats}
+        sample = {k: stats[k] for k in GENERAL_KEYS + MOVER_KEYS if k in stats}
         sample["total_malloced"] = slab_totals.get("total_malloced")
         sample["pages"] = {c: v.get("total_pages", 0) for c, v in sorted(slabs.items())}
         sample["outofmemory"] = sum(v.get("outofmemory", 0) for v in items.values())

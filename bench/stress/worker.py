@@ -27,7 +27,7 @@ from bench.stress.latency import LatencyHistogram
 from bench.stress.options import StressOptions
 from bench.stress.slowclients import slow_reader, slow_writer
 from bench.stress.verifier import CORRUPTION, KeyLedger, Verdict, check_value
-from bench.stress.workload import (KeyChooser, ValueSizes, WeightedChoice, flags_for,
+from bench.stress.workload import (KeyChooser, SizeSchedule, ValueSizes, WeightedChoice, flags_for,
                                    make_key, make_value, parse_mix, parse_size, parse_ttls)
 
 GET, SET, DELETE = 0, 1, 2
@@ -55,9 +55,10 @@ class LoadWorker:
         rng = random.Random(opts.seed * 7919 + wid)
         self.keys = KeyChooser(opts.keys, wid, opts.workers, opts.key_dist, opts.zipf_s,
                                seed=opts.seed * 104729 + wid)
-        self.sizes = ValueSizes(opts.value_size, rng, key_len=len(self.prefix) + 8,
-                                chunk_size=opts.chunk_size, factor=opts.factor,
-                                item_max=parse_size(opts.item_max))
+        sizes_kw = dict(key_len=len(self.prefix) + 8, chunk_size=opts.chunk_size,
+                        factor=opts.factor, item_max=parse_size(opts.item_max))
+        self.sizes = (SizeSchedule(opts.size_shift, rng, **sizes_kw) if opts.size_shift
+                      else ValueSizes(opts.value_size, rng, **sizes_kw))
         self.mix = WeightedChoice([(OP_NAMES[n], w) for n, w in parse_mix(opts.mix)], rng)
         self.ttls = WeightedChoice(parse_ttls(opts.ttl), rng)
         self.ledger = KeyLedger(self.keys.local)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import time
 import re
 import zlib
 import numpy as np
@@ -211,6 +212,55 @@ class ValueSizes:
 
     def __call__(self) -> int:
         return max(MIN_VALUE_SIZE, self._draw())
+
+
+def parse_size_shift(text: str) -> list[tuple[str, float | None]]:
+    """`100:30s,2000` -> [("100", 30.0), ("2000", None)]: value-size phases, each a fixed size
+    or a range with how long it lasts; the last one lasts to the end of the run."""
+    phases: list[tuple[str, float | None]] = []
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise ValueError(f"empty --size-shift {text!r}")
+    for i, part in enumerate(parts):
+        spec, sep, length = part.partition(":")
+        if not sep:
+            if i != len(parts) - 1:
+                raise ValueError(f"--size-shift phase {part!r} needs a length (e.g. {part}:30s)")
+            phases.append((spec, None))
+            continue
+        seconds = float(length.rstrip("s"))
+        if seconds <= 0:
+            raise ValueError(f"--size-shift phase {part!r}: the length must be positive")
+        phases.append((spec, seconds))
+    return phases
+
+
+class SizeSchedule:
+    """Value sizes that change over time (`--size-shift`): the phase is chosen by the seconds
+    since the first value was made, so a working set can move from one slab class to another
+    in the middle of a run (the slab calcification test)."""
+
+    def __init__(self, text: str, rng: random.Random, clock=time.monotonic, **kw):
+        self.phases = []
+        end = 0.0
+        for spec, seconds in parse_size_shift(text):
+            end = None if seconds is None else end + seconds
+            self.phases.append((ValueSizes(spec, rng, **kw), end))
+        self.largest = max(sizes.largest for sizes, _ in self.phases)
+        self.clock = clock
+        self.start: float | None = None
+
+    def phase_at(self, elapsed: float) -> int:
+        for i, (_, end) in enumerate(self.phases):
+            if end is None or elapsed < end:
+                return i
+        return len(self.phases) - 1
+
+    def __call__(self) -> int:
+        now = self.clock()
+        if self.start is None:
+            self.start = now
+        return self.phases[self.phase_at(now - self.start)][0]()
 
 
 # ----------------------------------------------------------------------------------------------

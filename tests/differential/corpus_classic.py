@@ -548,6 +548,37 @@ add(case("opt_slabs_automove_reassign",
          "slabs automove 3\r\n", "slabs automove x\r\n", "slabs automove 1 noreply\r\n",
          "slabs reassign 1 2\r\n", "slabs reassign a b\r\n", "slabs foo\r\n", "slabs\r\n",
          "version\r\n", fresh=True))
+# -- the page mover (-o slab_reassign on both; modern.md §2) -------------------------------------
+add(case("slabs_reassign_replies",
+         "slabs reassign 1 2\r\n", "slabs reassign 1 1\r\n", "slabs reassign -1 0\r\n",
+         "slabs reassign 70 1\r\n", "slabs reassign 1 -2\r\n", "slabs reassign x 1\r\n",
+         "slabs reassign 1 2 noreply\r\n", "slabs reassign 0 1\r\n", "slabs reassign 1\r\n",
+         "slabs automove ratio\r\n", "slabs automove ratio 0.5\r\n",
+         "slabs automove ratio x\r\n", "slabs automove -1\r\n", "slabs automove 3\r\n",
+         "slabs automove 2 noreply\r\n", "slabs automove\r\n", "stats settings\r\n",
+         "stats\r\n", flags=["-o", "slab_reassign"],
+         stats=["slab_reassign*", "slab_automove", "slab_automove_ratio", "slab_automove_window",
+                "slabs_moved", "slab_global_page_pool"],
+         doc="every reply of process_slabs_command, and the live automove settings"))
+
+
+def _after_the_move() -> bytes:
+    time.sleep(1.5)             # the move runs in the background on both servers
+    return b"stats\r\n"
+
+
+add(case("slabs_reassign_move_counters",
+         b"".join(b"set srm%05d 0 0 100 noreply\r\n%s\r\n" % (i, b"%100d" % i)
+                  for i in range(12000)),
+         b"".join(b"delete srm%05d noreply\r\n" % i for i in range(0, 12000, 2)),
+         "stats slabs\r\n", "slabs reassign 4 0\r\n", _after_the_move,
+         "get srm00001 srm05461 srm11999\r\n", "stats slabs\r\n",
+         st("srmbig", "b" * 5000), "stats\r\n", flags=["-o", "slab_reassign", "-m", "8"],
+         stats=["slab_reassign*", "slabs_moved", "slab_global_page_pool", "curr_items",
+                "evictions", "4:total_pages", "4:used_chunks", "4:free_chunks",
+                "total_malloced", "active_slabs"],
+         doc="one page of class 4 to the global pool: the live half rescued, then taken "
+             "back by a new class"))
 add(case("opt_lru_crawler",
          "lru_crawler crawl all\r\n", "lru_crawler metadump all\r\n", "lru_crawler foo\r\n",
          "lru_crawler sleep 100\r\n", "lru_crawler tocrawl 10\r\n", "lru_crawler\r\n",

@@ -500,3 +500,18 @@ def test_flags_and_suboptions_are_declared_once():
     assert len(flags) == len(set(flags))
     assert len(subopts) == len(set(subopts))
     assert len(stats) == len(set(stats)) == 65
+
+
+def test_slab_reassign_and_automove_options_in_order():
+    assert (Settings().slab_reassign, Settings().slab_automove) == (False, 0)   # no_modern's
+    s = parse_settings(["-o", "slab_reassign,slab_automove"])
+    assert (s.slab_reassign, s.slab_automove) == (True, 1)
+    s = parse_settings(["-o", "slab_reassign,slab_automove=2,no_modern"])
+    assert (s.slab_reassign, s.slab_automove) == (False, 0)                # no_modern after
+    s = parse_settings(["-o", "no_modern", "-o", "slab_reassign,slab_automove=1"])
+    assert (s.slab_reassign, s.slab_automove) == (True, 1)
+    s = parse_settings(["-o", "slab_reassign,no_slab_reassign,slab_automove,no_slab_automove"])
+    assert (s.slab_reassign, s.slab_automove) == (False, 0)
+    assert error("-o", "slab_automove=3").message == "slab_automove must be between 0 and 2"
+    assert dict(settings_stats(parse_settings(["-o", "slab_reassign,slab_automove"])))[
+        "slab_reassign"] == "yes"

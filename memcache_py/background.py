@@ -1,0 +1,113 @@
+"""Background tasks: memcached's maintenance threads as supervised coroutines on the loop.
+
+`TaskRunner` starts each task body and, if a body raises, logs the traceback and starts it
+again after a pause: a mover or automove bug never takes the daemon down. `stop()` cancels
+them all (SIGTERM, shutdown). Each task's work is a synchronous step between awaits, so a step
+is atomic with respect to every request, as a cache operation is.
+
+The tasks with `-o slab_reassign`:
+  mover     runs the page mover (allocator/pagemover.py) while a move is in progress: one
+            bounded step per loop turn, and when the page holds busy (pinned) items, a pause
+            doubling from 1 us to 1 ms between steps (slab_rebalance_thread's backoff);
+  automove  once a second with `slab_automove 1`, memcached's decision (allocator/automove.py)
+            over the classes' samples; a page returned to the pool re-runs it after 1 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from allocator.automove import Automove, sample_store
+
+log = logging.getLogger("memcache_py")
+
+RESTART_SECONDS = 1.0          # pause before a failed task body runs again
+BACKOFF_MIN = 1e-6             # memcached's backoff_timer: 1 us ...
+BACKOFF_MAX = 1e-3             # ... doubling up to 1 ms
+AUTOMOVE_SECONDS = 1.0         # slab_automove_run: at most once a second
+AUTOMOVE_RECLAIM_SECONDS = 1e-3  # after a page went to the pool: be more aggressive
+
+
+class TaskRunner:
+    """Supervised background tasks of one daemon."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.restarts = 0
+
+    def start(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
+        self.tasks[name] = asyncio.get_running_loop().create_task(self._supervise(name, body))
+
+    async def _supervise(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await body()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.restarts += 1
+                log.exception("background task %s failed; restarting it", name)
+                await asyncio.sleep(RESTART_SECONDS)
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.tasks.clear()
+
+
+def start_slab_tasks(runner: TaskRunner, daemon) -> None:
+    """The page mover and automove tasks, when the daemon has a mover."""
+    if daemon.mover is None:
+        return
+    wakeup = asyncio.Event()
+    daemon.wake_mover = wakeup.set
+    runner.start("mover", lambda: run_mover(daemon, wakeup))
+    runner.start("automove", lambda: run_automove(daemon))
+
+
+async def run_mover(daemon, wakeup: asyncio.Event) -> None:
+    """Drive the page mover: a step per loop turn while a move runs, else wait to be woken."""
+    mover, clock = daemon.mover, daemon.clock
+    backoff = BACKOFF_MIN
+    while True:
+        if not mover.running:
+            wakeup.clear()
+            if not mover.running:
+                await wakeup.wait()
+            backoff = BACKOFF_MIN
+            continue
+        if mover.step(clock.current):
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+        else:
+            backoff = BACKOFF_MIN
+            await asyncio.sleep(0)
+
+
+def automove_tick(daemon, state: list) -> float:
+    """One automove decision; returns how long to wait before the next. `state` holds the
+    Automove instance, remade when the ratio changes (as lru_maintainer_thread does)."""
+    store, now = daemon.cache.store, daemon.clock.current
+    if daemon.slab_automove != 1:
+        state.clear()
+        return AUTOMOVE_SECONDS
+    am = state[0] if state else None
+    if am is None or am.ratio != daemon.slab_automove_ratio:
+        am = Automove(daemon.settings.slab_automove_window, daemon.slab_automove_ratio,
+                      sample_store(store, now))
+        state[:] = [am]
+    src, dst = am.run(sample_store(store, now))
+    if src != -1 and dst != -1:
+        daemon.reassign(src, dst)
+    return AUTOMOVE_RECLAIM_SECONDS if dst == 0 else AUTOMOVE_SECONDS
+
+
+async def run_automove(daemon) -> None:
+    state: list = []
+    while True:
+        await asyncio.sleep(automove_tick(daemon, state))
