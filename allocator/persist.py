@@ -223,6 +223,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
 
     # ---- linked items: header checks, whole arrays per class ------------------------------
     valid_parts, cid_parts = [], []
+    free_parts: list[list[np.ndarray]] = [[] for _ in range(ncls)]
     for cid in range(1, ncls):
         grid = grids[cid]
         if cid == largest and listed:
@@ -266,6 +267,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
             first = int(grid[np.flatnonzero(cand & ~ok)[0]])
             rep.problem(f"class {cid}: {bad} item header(s) invalid, first at offset {first}")
         valid_parts.append(grid[ok])
+        free_parts[cid] = [grid[~ok]]
         cid_parts.append(np.full(int(np.count_nonzero(ok)), cid, np.int64))
 
     valid = np.concatenate(valid_parts) if valid_parts else np.empty(0, np.int64)
@@ -287,13 +289,17 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     good_next = (nxt == NIL) | (nin & (vcid[npos] == vcid) & (prv[npos] == valid))
     good_prev = (prv == NIL) | (pin & (vcid[ppos] == vcid) & (nxt[ppos] == valid))
     links_ok = good_next & good_prev
+    # per-class tallies in single passes (a pass per class over every item costs seconds)
+    count_of = np.bincount(vcid, minlength=ncls)
+    bad_of = np.bincount(vcid, weights=~links_ok, minlength=ncls)
+    heads_of = np.bincount(vcid[prv == NIL], minlength=ncls)
+    tails_of = np.bincount(vcid[nxt == NIL], minlength=ncls)
     for cid in range(1, ncls):
-        mine = vcid == cid
-        count = int(np.count_nonzero(mine))
+        count = int(count_of[cid])
         h, t, size = int(heads[cid]), int(tails[cid]), int(sizes_saved[cid])
-        cls_ok = (bool(links_ok[mine].all()) and count == size
-                  and int(np.count_nonzero(mine & (prv == NIL))) == (1 if count else 0)
-                  and int(np.count_nonzero(mine & (nxt == NIL))) == (1 if count else 0))
+        cls_ok = (bad_of[cid] == 0 and count == size
+                  and heads_of[cid] == (1 if count else 0)
+                  and tails_of[cid] == (1 if count else 0))
         if cls_ok and count:
             hp, tp = int(np.searchsorted(valid, h)), int(np.searchsorted(valid, t))
             cls_ok = (hp < len(valid) and valid[hp] == h and prv[hp] == NIL and vcid[hp] == cid
@@ -301,6 +307,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
         if cls_ok:
             lru.heads[cid], lru.tails[cid], lru.sizes[cid] = (h, t, size) if count else (NIL, NIL, 0)
             continue
+        mine = vcid == cid
         rep.problem(f"class {cid}: LRU list does not close (head {h}, {count} items, saved {size})")
         kept = _rewalk(words, set(valid[mine].tolist()), h, t, size)
         mine_idx = np.flatnonzero(mine)
@@ -308,7 +315,10 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
         keep[mine_idx[~reached]] = False
         rep.dropped += int(np.count_nonzero(~reached))
         _relink(words, lru, cid, kept)
-    valid, vcid = valid[keep], vcid[keep]
+    if not keep.all():
+        for cid in np.unique(vcid[~keep]).tolist():
+            free_parts[cid].append(valid[~keep & (vcid == cid)])
+        valid, vcid = valid[keep], vcid[keep]
     vw = valid >> 3
 
     # ---- chains of items that did not survive are freed below ----------------------------
@@ -317,7 +327,9 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
         del chains[head]
     store.chains.clear()
     store.chains.update(chains)
-    used_members = np.fromiter((c for ex in chains.values() for c in ex), np.int64)
+    used = {c for ex in chains.values() for c in ex}
+    if listed - used:
+        free_parts[largest].append(np.array(sorted(listed - used), np.int64))
 
     # ---- counters ------------------------------------------------------------------------
     sz = words[vw + SIZES]
@@ -338,12 +350,8 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     store.get_flushed = int(state.get("get_flushed", "0") or 0)
 
     # ---- free lists: every cut chunk that holds no item -----------------------------------
-    taken = np.concatenate([valid, used_members])
-    taken.sort()
     for cid in range(1, ncls):
-        grid = grids[cid]
-        pos = np.searchsorted(taken, grid).clip(0, max(len(taken) - 1, 0))
-        free = grid[~((len(taken) > 0) & (taken[pos] == grid))] if len(taken) else grid
+        free = np.concatenate(free_parts[cid]) if free_parts[cid] else np.empty(0, np.int64)
         s = slabs.classes[cid]
         fw = free >> 3
         words[fw + SIZES] = FREE_FLAG_WORD
@@ -388,19 +396,24 @@ def _relink(words, lru, cid: int, order: list[int]) -> None:
     lru.sizes[cid] = len(a)
 
 
-def _keys(valid: np.ndarray, nkey: np.ndarray, buf: np.ndarray, hdr: int, mem) -> list:
-    """The items' keys as bytes, in `valid`'s order: fixed-width rows per key length."""
-    keys: list = [None] * len(valid)
+def _key_hashes(valid: np.ndarray, nkey: np.ndarray, buf: np.ndarray, hdr: int,
+                mem) -> np.ndarray:
+    """hash(key) of every item, in `valid`'s order: keys come out as fixed-width rows per key
+    length (one `tolist` per length), so the only per-item Python work is `hash` itself."""
+    h = np.empty(len(valid), np.int64)
     for n in np.unique(nkey).tolist():
         idx = np.flatnonzero(nkey == n)
-        rows = buf[(valid[idx] + hdr)[:, None] + np.arange(n, dtype=np.int64)[None, :]]
-        got = rows.view(f"S{n}").ravel().tolist()     # numpy drops trailing NULs: redo those
-        for j in np.flatnonzero(rows[:, -1] == 0).tolist():
-            start = int(valid[idx[j]]) + hdr
-            got[j] = mem[start:start + n]
-        for j, k in zip(idx.tolist(), got):
-            keys[j] = k
-    return keys
+        # every byte offset of the arena as the start of an n-byte record: one gather of
+        # the key records, no (items x n) index array
+        window = np.ndarray((len(buf) - n + 1,), dtype=f"S{n}", buffer=buf, strides=(1,))
+        starts = valid[idx] + hdr
+        recs = window[starts]
+        keys = recs.tolist()                   # numpy drops trailing NULs: redo those
+        for j in np.flatnonzero(buf[starts + (n - 1)] == 0).tolist():
+            start = int(starts[j])
+            keys[j] = mem[start:start + n]
+        h[idx] = np.fromiter(map(hash, keys), np.int64, len(keys))
+    return h
 
 
 def _build_index(store, valid: np.ndarray, nkey: np.ndarray, buf: np.ndarray, hdr: int) -> None:
@@ -414,8 +427,7 @@ def _build_index(store, valid: np.ndarray, nkey: np.ndarray, buf: np.ndarray, hd
     index._alloc(capacity)
     if not n:
         return
-    keys = _keys(valid, nkey, buf, hdr, store.arena.mem)
-    h = np.fromiter(map(hash, keys), np.int64, n)
+    h = _key_hashes(valid, nkey, buf, hdr, store.arena.mem)
     mask = capacity - 1
     slots = np.frombuffer(index._slots, dtype=np.int32 if index._slot_type == "i" else np.int64)
     hashes = np.frombuffer(index._hashes, dtype=np.uint32)
