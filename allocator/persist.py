@@ -22,6 +22,7 @@ come out as fixed-width rows per key length, and linear probing is resolved in r
 from __future__ import annotations
 
 import base64
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -48,6 +49,7 @@ class RestoreReport:
     pool_pages: int = 0                                     # arena pages no class owns yet
     dropped: int = 0                                        # linked-looking chunks not restored
     problems: list[str] = field(default_factory=list)       # what was wrong, first found first
+    timings: list[tuple[str, float]] = field(default_factory=list)  # phase, seconds (-vv)
 
     @property
     def total_items(self) -> int:
@@ -163,6 +165,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     chunk_max = store.classes.slab_chunk_max
     chunk_sizes = np.array([s.chunk_size for s in slabs.classes[1:]], np.int64)
 
+    _lap(rep, "page CRCs")
     # ---- pages whose bytes changed since the stop: none of their items is trusted -------
     damaged = np.flatnonzero(page_crcs(arena, pages_used) != crcs)
     if len(damaged):
@@ -171,6 +174,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     bad_page = np.zeros(max(pages_used, 1), bool)
     bad_page[damaged] = True
 
+    _lap(rep, "pages")
     # ---- pages, and each class's chunk grid (chunks ever cut) ---------------------------
     grids: list[np.ndarray] = [np.empty(0, np.int64)]
     for cid in range(1, ncls):
@@ -201,6 +205,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     slabs.page_class[:pages_used] = page_class.tolist()
     rep.pool_pages = arena.capacity_pages - pages_used
 
+    _lap(rep, "chains")
     # ---- chained items' further chunks ---------------------------------------------------
     chains: dict[int, list[int]] = {}
     members: set[int] = set()
@@ -221,6 +226,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
         chains[head] = extra
         members.update(extra)
 
+    _lap(rep, "linked items")
     # ---- linked items: header checks, whole arrays per class ------------------------------
     valid_parts, cid_parts = [], []
     free_parts: list[list[np.ndarray]] = [[] for _ in range(ncls)]
@@ -275,6 +281,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     order = np.argsort(valid, kind="stable")
     valid, vcid = valid[order], vcid[order]
 
+    _lap(rep, "LRU lists")
     # ---- LRU lists: every link points at a valid item of its class, and back --------------
     keep = np.ones(len(valid), bool)
     vw = valid >> 3
@@ -321,6 +328,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
         valid, vcid = valid[keep], vcid[keep]
     vw = valid >> 3
 
+    _lap(rep, "dead chains")
     # ---- chains of items that did not survive are freed below ----------------------------
     alive = set(valid[vcid == largest].tolist()) if chains else set()
     for head in [hd for hd in chains if hd not in alive]:
@@ -331,6 +339,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     if listed - used:
         free_parts[largest].append(np.array(sorted(listed - used), np.int64))
 
+    _lap(rep, "counters")
     # ---- counters ------------------------------------------------------------------------
     sz = words[vw + SIZES]
     nkey = (sz >> NKEY_SHIFT) & NKEY_MASK
@@ -349,6 +358,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     store.get_expired = int(state.get("get_expired", "0") or 0)
     store.get_flushed = int(state.get("get_flushed", "0") or 0)
 
+    _lap(rep, "free lists")
     # ---- free lists: every cut chunk that holds no item -----------------------------------
     for cid in range(1, ncls):
         free = np.concatenate(free_parts[cid]) if free_parts[cid] else np.empty(0, np.int64)
@@ -361,8 +371,18 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
         s.free_head = int(free[0]) if len(free) else NIL
         s.free_count = len(free)
 
+    _lap(rep, "index")
     _build_index(store, valid, nkey, buf, hdr)
+    _lap(rep, "")
     return rep
+
+
+def _lap(rep: RestoreReport, phase: str) -> None:
+    now = time.perf_counter()
+    last = getattr(rep, "_t", None)
+    if last is not None:
+        rep.timings.append((rep._phase, now - last))
+    rep._t, rep._phase = now, phase
 
 
 def _rewalk(words, valid: set[int], head: int, tail: int, size: int) -> list[int]:
@@ -417,8 +437,8 @@ def _key_hashes(valid: np.ndarray, nkey: np.ndarray, buf: np.ndarray, hdr: int,
 
 
 def _build_index(store, valid: np.ndarray, nkey: np.ndarray, buf: np.ndarray, hdr: int) -> None:
-    """Fill the KeyIndex's two arrays at once: linear probing resolved in rounds, each round
-    placing one item per free home slot (any such order is a valid probe sequence)."""
+    """Fill the KeyIndex's two arrays at once, as if every item had been inserted in the
+    order of its home slot (any insertion order gives a valid probe layout)."""
     index = store.index
     n = len(valid)
     capacity = MIN_CAPACITY
@@ -433,19 +453,35 @@ def _build_index(store, valid: np.ndarray, nkey: np.ndarray, buf: np.ndarray, hd
     hashes = np.frombuffer(index._hashes, dtype=np.uint32)
     vals = valid >> 3
     hf = (h & HASH_MASK).astype(np.uint32)
-    pending = np.arange(n, dtype=np.int64)
-    pos = h & mask
+    home = h & mask
+    # Items in home order, item i goes to max(home_i, slot of item i-1 + 1): slot - rank is a
+    # running maximum of home - rank, so every slot between an item's home and its slot is
+    # taken, which is all a linear probe needs. Without a sort: ranks come from the counts
+    # per home slot, and the items sharing a home take their turns in rounds (one per slot
+    # per round; a home rarely has more than a few).
+    count = np.bincount(home, minlength=capacity)
+    first_rank = np.cumsum(count) - count                # rank of a slot's first item
+    slot_ids = np.arange(capacity, dtype=np.int64)
+    lead = np.where(count > 0, slot_ids - first_rank, np.iinfo(np.int64).min)
+    start = np.maximum.accumulate(lead) + first_rank     # where a slot's first item goes
+    pos = np.empty(n, np.int64)
     owner = np.full(capacity, -1, np.int64)
-    while len(pending):
-        free = slots[pos] == EMPTY
-        cand, cpos = pending[free], pos[free]
-        owner[cpos] = cand                       # last writer wins: one per slot
-        won = owner[cpos] == cand
-        wp, wi = cpos[won], cand[won]
-        slots[wp] = vals[wi]
-        hashes[wp] = hf[wi]
-        placed = np.zeros(len(pending), bool)
-        placed[np.flatnonzero(free)[won]] = True
-        pending, pos = pending[~placed], (pos[~placed] + 1) & mask
+    rest, turn = np.arange(n, dtype=np.int64), 0
+    while len(rest):
+        hr = home[rest]
+        owner[hr] = rest                                 # last writer wins: one per slot
+        won = owner[hr] == rest
+        pos[rest[won]] = start[hr[won]] + turn
+        rest, turn = rest[~won], turn + 1
+    inside = pos < capacity
+    order = np.flatnonzero(~inside)
+    slots[pos[inside]] = vals[inside]
+    hashes[pos[inside]] = hf[inside]
+    for k in order.tolist():   # the run went past the last slot: wrap, probe on
+        i = 0
+        while slots[i] != EMPTY:
+            i += 1
+        slots[i] = vals[k]
+        hashes[i] = hf[k]
     index._count = n
 

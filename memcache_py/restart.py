@@ -216,6 +216,8 @@ def open_store(settings, clock: Clock) -> tuple[ItemStore, RestoreReport | None]
             f"damaged item(s): {report.problems[0] if report.problems else ''}")
     elif settings.verbosity:
         log(f"restored {report.total_items} items in {took:.2f}s")
+    if settings.verbosity > 1:
+        log("recovery phases: " + ", ".join(f"{p} {t:.3f}s" for p, t in report.timings))
     return store, report
 
 
