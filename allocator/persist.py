@@ -228,7 +228,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
 
     _lap(rep, "linked items")
     # ---- linked items: header checks, whole arrays per class ------------------------------
-    valid_parts, cid_parts = [], []
+    valid_parts, cid_parts, nkey_parts, ntotal_parts = [], [], [], []
     free_parts: list[list[np.ndarray]] = [[] for _ in range(ncls)]
     for cid in range(1, ncls):
         grid = grids[cid]
@@ -275,11 +275,16 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
         valid_parts.append(grid[ok])
         free_parts[cid] = [grid[~ok]]
         cid_parts.append(np.full(int(np.count_nonzero(ok)), cid, np.int64))
+        nkey_parts.append(nkey[ok])
+        ntotal_parts.append(ntotal[ok])
 
-    valid = np.concatenate(valid_parts) if valid_parts else np.empty(0, np.int64)
-    vcid = np.concatenate(cid_parts) if cid_parts else np.empty(0, np.int64)
-    order = np.argsort(valid, kind="stable")
-    valid, vcid = valid[order], vcid[order]
+    def joined(parts):
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+    valid, vcid = joined(valid_parts), joined(cid_parts)
+    vnkey, vntotal = joined(nkey_parts), joined(ntotal_parts)
+    if len(valid) > 1 and not bool((valid[1:] > valid[:-1]).all()):   # classes interleave
+        order = np.argsort(valid)
+        valid, vcid, vnkey, vntotal = valid[order], vcid[order], vnkey[order], vntotal[order]
 
     _lap(rep, "LRU lists")
     # ---- LRU lists: every link points at a valid item of its class, and back --------------
@@ -325,8 +330,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     if not keep.all():
         for cid in np.unique(vcid[~keep]).tolist():
             free_parts[cid].append(valid[~keep & (vcid == cid)])
-        valid, vcid = valid[keep], vcid[keep]
-    vw = valid >> 3
+        valid, vcid, vnkey, vntotal = valid[keep], vcid[keep], vnkey[keep], vntotal[keep]
 
     _lap(rep, "dead chains")
     # ---- chains of items that did not survive are freed below ----------------------------
@@ -341,9 +345,7 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
 
     _lap(rep, "counters")
     # ---- counters ------------------------------------------------------------------------
-    sz = words[vw + SIZES]
-    nkey = (sz >> NKEY_SHIFT) & NKEY_MASK
-    ntotal = hdr + nkey + 3 + (sz & 0xFFFFFFFF) + np.where(words[vw + FLAGS] != 0, 4, 0)
+    nkey, ntotal = vnkey, vntotal
     per_class = np.bincount(vcid, minlength=ncls)
     per_bytes = np.bincount(vcid, weights=ntotal, minlength=ncls)
     for cid in range(1, ncls):
