@@ -39,6 +39,7 @@ class Resume:
     process_started: int
     current_time: int              # the clock at the stop
     stop_time: int                 # wall-clock seconds at the stop
+    current_cas: int = 0           # memcached's saved CAS id (one past the last handed out)
 
 
 def meta_path(memory_file: str) -> str:
@@ -152,13 +153,14 @@ def check(sections: dict[str, dict[str, str]], settings, now: int) -> Resume:
         stop_time = int(main["stop_time"])
         current = int(main["current_time"])
         started = int(main["process_started"])
+        current_cas = int(main["current_cas"])
     except (KeyError, ValueError):
         raise Refused("missing some metadata lines") from None
     if stop_time >= now:
         raise Refused(f"stop time {stop_time} is not in the past (now {now})")
     if current < 0 or started <= 0:
         raise Refused("bad clock in metadata")
-    return Resume(ours, started, current, stop_time)
+    return Resume(ours, started, current, stop_time, current_cas)
 
 
 def read_meta(settings, now: int) -> Resume:
@@ -208,6 +210,9 @@ def open_store(settings, clock: Clock) -> tuple[ItemStore, RestoreReport | None]
         else:
             log(f"{why}; starting with a clean cache")
         return make_store(settings), None
+    # memcached's save takes a CAS id (get_cas_id() increments) and its load continues from
+    # it, so the first CAS after a warm restart skips one: the same here, byte for byte
+    store.cas_id = max(store.cas_id, resume.current_cas)
     clock.resume(resume.process_started,
                  resume.current_time + max(0, int(time.time()) - resume.stop_time))
     took = time.monotonic() - began

@@ -91,11 +91,12 @@ def test_round_trip_keeps_items_lru_order_cas_and_counters(tmp_path):
     assert report is not None and report.dropped == 0 and lines == []
     assert live(back) == before
     assert {c: back.items_of_class(c) for c in order} == order
-    assert (back.curr_items, back.bytes, list(back.mem_requested), back.cas_id) == counts
+    assert (back.curr_items, back.bytes, list(back.mem_requested)) == counts[:3]
     assert back.times_of(back.index.get(b"exp")) == (NOW, 500)
     assert back.liveness.oldest_live == 50
     back.check_invariants()
-    assert put(back, b"new", b"n") == counts[3] + 1          # the CAS sequence continues
+    # the CAS sequence continues, skipping the one id memcached's save takes
+    assert back.cas_id == counts[3] + 1 and put(back, b"new", b"n") == counts[3] + 2
     assert not os.path.exists(restart.meta_path(s.memory_file))   # consumed
 
 
