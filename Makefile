@@ -51,6 +51,7 @@ bench: install system-deps
 	  --benchmark-columns=min,median,ops,rounds --benchmark-json=$(BENCH_OUT)/micro.json
 	$(PY) -m bench.throughput --rounds 3 --seconds 5 --out $(BENCH_OUT)/throughput.json
 	$(PY) -m bench.throughput.tls --rounds 3 --seconds 5 --out $(BENCH_OUT)/tls.json
+	$(PY) -m bench.restart --mb 1024 --out $(BENCH_OUT)/restart.json
 
 # Scale out (docs/scaling.md): N instances (default: one per core) on consecutive ports from
 # BASE_PORT behind a nutcracker (twemproxy) on PROXY_PORT; Ctrl-C stops them all.

@@ -11,6 +11,7 @@ out (a key to compare, a value into a reply), about half the cost of a memoryvie
 from __future__ import annotations
 
 import mmap
+import os
 
 import numpy as np
 
@@ -18,11 +19,31 @@ import numpy as np
 class Arena:
     """A bump allocator of pages over one preallocated numpy `uint8` array."""
 
-    def __init__(self, limit_bytes: int, page_size: int, capacity_pages: int):
+    def __init__(self, limit_bytes: int, page_size: int, capacity_pages: int,
+                 path: str | None = None, wipe: bool = True, private: bool = False):
         self.page_size = page_size
         self.limit_bytes = limit_bytes                            # -m
         self.capacity_pages = capacity_pages                      # -m plus first-page headroom
-        self.mem = mmap.mmap(-1, capacity_pages * page_size)     # bytes out: mem[a:b]
+        self.path = path                                          # -e: the memory file
+        size = capacity_pages * page_size
+        if path is None:
+            self.mem = mmap.mmap(-1, size)                        # bytes out: mem[a:b]
+        elif private:                         # copy-on-write: reads the file, never writes it
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                self.mem = mmap.mmap(fd, size, mmap.MAP_PRIVATE,
+                                     mmap.PROT_READ | mmap.PROT_WRITE)
+            finally:
+                os.close(fd)
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if wipe:
+                    os.ftruncate(fd, 0)       # sparse zeros again: no page of an old run left
+                os.ftruncate(fd, size)
+                self.mem = mmap.mmap(fd, size, mmap.MAP_SHARED)
+            finally:
+                os.close(fd)
         self.buffer = np.frombuffer(self.mem, dtype=np.uint8)    # the numpy arena
         self.bytes = memoryview(self.buffer)                     # byte views: values in/out
         self.words = self.bytes.cast("q")                        # int64 view: item headers
@@ -44,3 +65,9 @@ class Arena:
         self.pages_used += 1
         self.malloced += page_bytes
         return offset
+
+    def flush(self) -> None:
+        """msync the memory file (memcached's restart_mmap_close); nothing without one."""
+        if self.path is not None:
+            self.mem.flush()
+

@@ -57,7 +57,8 @@ class ItemStore:
     def __init__(self, memory_limit: int, *, chunk_size: int = 48, factor: float = 1.25,
                  slab_chunk_max: int = PAGE_SIZE // 2, item_size_max: int = PAGE_SIZE,
                  cas_enabled: bool = True, evictions: bool = True,
-                 exact_page_bytes: bool = False):
+                 exact_page_bytes: bool = False, memory_file: str | None = None,
+                 wipe: bool = True, private: bool = False):
         self.classes = SlabClassTable(chunk_size, factor, slab_chunk_max)
         page_size = max(PAGE_SIZE, slab_chunk_max)
         # Pages the -m limit can grant (more when a page counts as only chunk x perslab),
@@ -65,7 +66,8 @@ class ItemStore:
         smallest_page = min(c.chunk_size * c.chunks_per_page for c in self.classes) \
             if exact_page_bytes else page_size
         capacity = memory_limit // smallest_page + len(self.classes)
-        self.arena = Arena(memory_limit, page_size, capacity)
+        self.arena = Arena(memory_limit, page_size, capacity, memory_file, wipe,
+                           private)
         self.slabs = SlabAllocator(self.arena, self.classes, exact_page_bytes)
         self.lru = LruList(self.arena.words, len(self.classes))
         self.words = self.arena.words              # the int64 header view, used everywhere

@@ -28,6 +28,13 @@ class Clock:
         self.current = int(time.monotonic() - self._mono_start)
         return self.current
 
+    def resume(self, process_started: int, current: int) -> None:
+        """A warm restart: the old process's origin, and `current` seconds since it (the
+        time at the stop plus the time spent stopped), so TTLs kept running while down."""
+        self.process_started = process_started
+        self._mono_start = time.monotonic() - current
+        self.current = current
+
     @property
     def unix_now(self) -> int:
         return self.process_started + self.current
@@ -65,6 +72,10 @@ class FakeClock(Clock):
 
     def tick(self) -> int:
         return self.current
+
+    def resume(self, process_started: int, current: int) -> None:
+        self.process_started = process_started
+        self.current = current
 
     def advance(self, seconds: int) -> None:
         self.current += seconds

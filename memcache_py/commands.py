@@ -228,6 +228,8 @@ def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> No
         raise RawError("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m", req.noreply)
     if req.megabytes > 1_000_000_000:
         raise RawError("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes", req.noreply)
+    if session.daemon.settings.memory_file is not None:    # memcached: no resize of a mapping
+        raise RawError("MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust", req.noreply)
     session.cache.store.set_memory_limit(req.megabytes * 1024 * 1024)
     if not req.noreply:
         out.append(OK)

@@ -3,7 +3,8 @@
 One asyncio loop (uvloop when installed, unless `-o loop=asyncio`), one listening socket per
 `-l` address, a once-a-second timer for memcached's clock and `-o idle_timeout`, and a
 graceful stop on SIGTERM/SIGINT or `shutdown`: stop accepting, let queued replies drain for
-a moment, close the rest.
+a moment, close the rest. A graceful stop (SIGUSR1, `shutdown graceful`) also saves the arena
+for a warm restart when there is a memory file (`-e`, restart.py); SIGTERM/SIGINT save nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import socket
 import sys
 from dataclasses import dataclass, field
 
-from allocator import ItemStore
-
 from .background import TaskRunner, start_slab_tasks
 from .cache import Cache
 from .clock import Clock
@@ -25,7 +24,7 @@ from .connection import MemcacheProtocol
 from .counters import ServerStats
 from .session import Daemon
 from .settings import SettingsError
-from . import auth, tls
+from . import auth, restart, tls
 
 log = logging.getLogger("memcache_py")
 
@@ -33,15 +32,11 @@ DRAIN_SECONDS = 0.5          # how long a stopping daemon lets queued replies go
 
 
 def build_daemon(settings, clock: Clock | None = None) -> Daemon:
-    """The cache and its counters for these settings (no sockets)."""
-    store = ItemStore(settings.memory_limit, chunk_size=settings.chunk_size,
-                      factor=settings.growth_factor, slab_chunk_max=settings.slab_chunk_max,
-                      item_size_max=settings.item_size_max, cas_enabled=settings.cas_enabled,
-                      evictions=settings.evictions,
-                      # memcached's do_slabs_newslab: a page counts chunk x perslab against
-                      # -m only without slab_reassign and chunked items (-o no_modern)
-                      exact_page_bytes=settings.no_modern and not settings.slab_reassign)
-    cache = Cache(store, clock or Clock(), ServerStats(), flush_enabled=settings.flush_enabled)
+    """The cache and its counters for these settings (no sockets); with `-e`, warm from the
+    memory file when its metadata allows (restart.py)."""
+    clock = clock or Clock()
+    store, _ = restart.open_store(settings, clock)
+    cache = Cache(store, clock, ServerStats(), flush_enabled=settings.flush_enabled)
     return Daemon(settings, cache)
 
 
@@ -53,6 +48,7 @@ class RunningServer:
     servers: list[asyncio.AbstractServer]
     addresses: list[tuple[str, int]]
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    graceful: bool = False          # SIGUSR1 / shutdown graceful: save for a warm restart
     _tasks: list[asyncio.Task] = field(default_factory=list)
     background: TaskRunner = field(default_factory=TaskRunner)   # the page mover, automove
 
@@ -60,7 +56,8 @@ class RunningServer:
     def port(self) -> int:
         return self.addresses[0][1] if self.addresses else 0
 
-    def request_stop(self) -> None:
+    def request_stop(self, graceful: bool = False) -> None:
+        self.graceful = self.graceful or graceful
         self.stopped.set()
 
     async def wait_stopped(self) -> None:
@@ -86,6 +83,19 @@ class RunningServer:
         for session in list(self.daemon.connections):
             session.close()             # a reader that will not drain is cut off
         await asyncio.sleep(0)
+        if self.graceful and self.daemon.settings.memory_file is not None:
+            self.save()
+
+    def save(self) -> None:
+        """Give back every connection's pins (a half-received item is freed, never saved;
+        release() may run again from connection_lost harmlessly) and write FILE.meta."""
+        for session in list(self.daemon.connections):
+            session.release()
+        self.daemon.clock.tick()
+        try:
+            restart.save(self.daemon.settings, self.daemon.clock, self.daemon.cache.store)
+        except OSError as exc:              # a full or read-only disk: say so, start cold later
+            restart.log(f"failed to save metadata: {exc}")
 
 
 async def serve(settings, *, sock: socket.socket | None = None,
@@ -116,7 +126,8 @@ async def serve(settings, *, sock: socket.socket | None = None,
         if isinstance(name, tuple):
             addresses.append((name[0], name[1]))
     running = RunningServer(daemon, servers, addresses)
-    daemon.on_shutdown = lambda graceful: loop.call_soon(running.request_stop)
+    daemon.on_shutdown = lambda graceful: loop.call_soon(
+        _graceful_stop if graceful else RunningServer.request_stop, running)
     running._tasks.append(loop.create_task(_every_second(daemon)))
     start_slab_tasks(running.background, daemon)
     _write_port_file(addresses)
@@ -240,6 +251,11 @@ def reload_on_sighup(daemon: Daemon) -> None:
         log.info("SIGHUP: nothing to reload")
 
 
+def _graceful_stop(running: RunningServer) -> None:
+    print("Gracefully stopping", file=sys.stderr, flush=True)     # memcached's line
+    running.request_stop(graceful=True)
+
+
 def run(settings) -> int:
     """Serve until SIGTERM/SIGINT or `shutdown`; the exit status."""
     loop = new_event_loop(settings)
@@ -258,8 +274,9 @@ def run(settings) -> int:
         return 71       # EX_OSERR, as memcached
     # memcached: SIGTERM/SIGINT exit, SIGUSR1 is a graceful stop, SIGHUP reloads the -Y file
     # (certificates are reloaded by refresh_certs only), SIGPIPE is ignored.
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+    for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, running.request_stop)
+    loop.add_signal_handler(signal.SIGUSR1, _graceful_stop, running)
     loop.add_signal_handler(signal.SIGHUP, lambda: reload_on_sighup(running.daemon))
     try:
         loop.add_signal_handler(signal.SIGPIPE, lambda: None)

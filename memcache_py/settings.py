@@ -115,6 +115,7 @@ class Settings:
     ssl_kernel_tls: bool = False           # -o ssl_kernel_tls
     ssl_min_version: int = 2               # -o ssl_min_version, 0..3: tlsv1.0 .. tlsv1.3
     auth_file: str | None = None           # -Y: ASCII authentication (auth.py)
+    memory_file: str | None = None         # -e: the arena in a file, warm restart (restart.py)
 
 
 @dataclass(slots=True)
@@ -625,7 +626,11 @@ OPTIONS: tuple[Option, ...] = (
       stat="ssl_min_version", show=SSL_VERSION_NAMES.__getitem__),
     O("napi_ids", ("-N", "--napi-ids"), parse=lambda raw, st: atoi(raw), metavar="<num>",
       stat="num_napi_ids", show=lambda v: str(v) if v else "(null)"),
-    O(None, stat="memory_file", derive=lambda s, oldest: "(null)"),
+    O("memory_file", ("-e", "--memory-file"), parse=lambda raw, st: raw, metavar="<file>",
+      help="(EXPERIMENTAL) mmap a file for item memory.\n"
+           "use only in ram disks or persistent memory mounts!\n"
+           "enables restartable cache (stop with SIGUSR1)",
+      stat="memory_file", show=_cnull),
     # -- rows without a stats line --
     O("no_modern", subopt="no_modern", parse=_no_modern,
       help="uses defaults of previous major version (1.4.x)"),
@@ -673,6 +678,10 @@ class _Apply(argparse.Action):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
+        m = re.fullmatch(r"ambiguous option: (\S+) could match (.*)", message)
+        if m:                                   # glibc getopt_long's wording
+            options = " ".join(f"'{o}'" for o in m.group(2).split(", "))
+            message = f"option '{m.group(1)}' is ambiguous; possibilities: {options}"
         _fail(f'memcached: {message}\nIllegal argument "?"')
 
 

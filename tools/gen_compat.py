@@ -89,8 +89,9 @@ DELIBERATE = [
     ("UDP (`-U`)", "served when a port is given", "accepted, nothing listens on UDP",
      "UDP is off by default since 1.5.6 and rarely used", "`stats settings` `udpport`"),
     ("SASL, warm restart", "`-S` (binary protocol only), `-e`",
-     "`-S` accepted and ignored; `-e` refused at start (exit 1)",
-     "not implemented", "flags table below"),
+     "`-S` accepted and ignored; `-e` restarts warm as memcached does (operations.md)",
+     "SASL not implemented; an empty or damaged `.meta` starts cold instead of aborting",
+     "flags table below"),
     ("TLS session cache", "`ssl_session_cache` off: no server-side cache, tickets still "
      "issued", "off: no tickets either (`OP_NO_TICKET`, no TLS 1.3 tickets); the ssl module "
      "cannot turn OpenSSL's TLS 1.2 session-ID cache off", "the ssl module exposes tickets, "
@@ -160,6 +161,8 @@ COMMAND_NOTES: dict[str, tuple[str, str]] = {
 # Flags. flag -> (status, note). Flags without an entry get "same" when the daemon reads the
 # option, "accepted, ignored" when it does not.
 FLAG_NOTES: dict[str, tuple[str, str]] = {
+    "-e": ("same", "the arena is a shared mapping of the file; SIGUSR1 or `shutdown graceful` "
+           "saves `<file>.meta`; not exchangeable with memcached's files (another item layout)"),
     "-l": ("differs", "default `127.0.0.1` (memcached: all interfaces)"),
     "-t": ("differs", "one event loop serves every connection; the number is only shown "
            "(`threads`, `num_threads`)"),

@@ -114,7 +114,7 @@ def test_defaults():
     (["--enable-sasl"], "sasl", True),
     (["-N", "2"], "napi_ids", 2),
     (["--napi-ids=3"], "napi_ids", 3),
-    (["--mem=32"], "memory_limit", 32 * MB),    # unambiguous prefixes, like getopt_long
+    (["--memory-l=32"], "memory_limit", 32 * MB),    # unambiguous prefixes, like getopt_long
 ])
 def test_flag(args, field, value):
     assert getattr(parse(*args), field) == value
