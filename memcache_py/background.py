@@ -62,17 +62,17 @@ class TaskRunner:
 
 def start_slab_tasks(runner: TaskRunner, daemon) -> None:
     """The page mover and automove tasks, when the daemon has a mover."""
-    if daemon.mover is None:
+    if daemon.slabs.mover is None:
         return
     wakeup = asyncio.Event()
-    daemon.wake_mover = wakeup.set
+    daemon.slabs.wake = wakeup.set
     runner.start("mover", lambda: run_mover(daemon, wakeup))
     runner.start("automove", lambda: run_automove(daemon))
 
 
 async def run_mover(daemon, wakeup: asyncio.Event) -> None:
     """Drive the page mover: a step per loop turn while a move runs, else wait to be woken."""
-    mover, clock = daemon.mover, daemon.clock
+    mover, clock = daemon.slabs.mover, daemon.clock
     backoff = BACKOFF_MIN
     while True:
         if not mover.running:
@@ -92,18 +92,17 @@ async def run_mover(daemon, wakeup: asyncio.Event) -> None:
 def automove_tick(daemon, state: list) -> float:
     """One automove decision; returns how long to wait before the next. `state` holds the
     Automove instance, remade when the ratio changes (as lru_maintainer_thread does)."""
-    store, now = daemon.cache.store, daemon.clock.current
-    if daemon.slab_automove != 1:
+    store, now, slabs = daemon.cache.store, daemon.clock.current, daemon.slabs
+    if slabs.automove != 1:
         state.clear()
         return AUTOMOVE_SECONDS
     am = state[0] if state else None
-    if am is None or am.ratio != daemon.slab_automove_ratio:
-        am = Automove(daemon.settings.slab_automove_window, daemon.slab_automove_ratio,
-                      sample_store(store, now))
+    if am is None or am.ratio != slabs.ratio:
+        am = Automove(slabs.window, slabs.ratio, sample_store(store, now))
         state[:] = [am]
     src, dst = am.run(sample_store(store, now))
     if src != -1 and dst != -1:
-        daemon.reassign(src, dst)
+        slabs.reassign(src, dst)
     return AUTOMOVE_RECLAIM_SECONDS if dst == 0 else AUTOMOVE_SECONDS
 
 

@@ -238,7 +238,7 @@ def handle_cache_memlimit(session: Session, req: CacheMemlimit, out: list) -> No
 def handle_slabs(session: Session, req: Slabs, out: list) -> None:
     """slabs reassign <src> <dst> | slabs automove <0|1|2> | slabs automove ratio <f>:
     memcached's process_slabs_command, token counts and replies as in proto_text.c."""
-    args, d = req.args, session.daemon
+    args, d = req.args, session.daemon.slabs
     if len(args) == 3 and args[0] == b"reassign":      # no noreply here, as memcached
         if d.mover is None:
             raise ClientError("slab reassignment disabled")
@@ -252,14 +252,14 @@ def handle_slabs(session: Session, req: Slabs, out: list) -> None:
             ratio = _strtod(args[2]) if len(args) >= 3 else None
             if ratio is None:
                 raise UnknownCommand(noreply=noreply)
-            d.slab_automove_ratio = ratio
+            d.ratio = ratio
         else:
             level = safe_strtoul(args[1])
             if level is None:
                 raise ClientError(BAD_FORMAT, noreply)
             if level > 2:
                 raise UnknownCommand(noreply=noreply)
-            d.slab_automove = level
+            d.automove = level
         if not noreply:
             out.append(OK)
     else:

@@ -23,6 +23,34 @@ from .values import ValueWriter
 Completer = Callable[["Session", Any, int, bool, list], None]
 
 
+class SlabMaintenance:
+    """The page mover's daemon side: the mover (None without -o slab_reassign, as memcached
+    starts no mover thread), automove's live settings (`slabs automove`), and how to wake
+    the task that drives the mover (background.py)."""
+
+    __slots__ = ("mover", "automove", "ratio", "window", "wake")
+
+    def __init__(self, settings: Settings, store):
+        self.mover = PageMover(store) if settings.slab_reassign else None
+        self.automove = settings.slab_automove
+        self.ratio = settings.slab_automove_ratio
+        self.window = settings.slab_automove_window
+        self.wake: Callable[[], None] = lambda: None
+        if self.mover is not None:
+            store.tails.on_evict_class = self.evicted
+
+    def reassign(self, src: int, dst: int):
+        """slabs_reassign: schedule a page move (a pagemover.Reassign answer)."""
+        result = self.mover.reassign(src, dst)
+        self.wake()
+        return result
+
+    def evicted(self, cid: int) -> None:
+        # slab_automove=2: every eviction asks for a page for its class (items.c)
+        if self.automove == 2:
+            self.reassign(-1, cid)
+
+
 class Daemon:
     """What the handlers may see of the whole daemon (settings, counters, connections)."""
 
@@ -40,14 +68,7 @@ class Daemon:
         self.detail: dict[bytes, list[int]] = {}     # stats detail: prefix -> get hit set del
         self.prefix_delimiter = settings.stat_key_prefix.encode()[:1] or b":"
         self.lru_crawler = settings.lru_crawler      # lru_crawler enable|disable
-        # -o slab_reassign: the page mover (background.py drives it) and automove's live
-        # settings (`slabs automove`); None without, as memcached starts no mover thread.
-        self.mover = PageMover(cache.store) if settings.slab_reassign else None
-        self.slab_automove = settings.slab_automove
-        self.slab_automove_ratio = settings.slab_automove_ratio
-        self.wake_mover: Callable[[], None] = lambda: None  # background.py: a move was asked
-        if self.mover is not None:
-            cache.store.tails.on_evict_class = self._evicted
+        self.slabs = SlabMaintenance(settings, cache.store)   # -o slab_reassign, automove
         self.on_shutdown: Callable[[bool], None] = lambda graceful: None
         # what all connections together may hold beyond their per-connection bounds
         self.line_budget = MemoryBudget(settings.read_buf_mem_limit or LINE_BUDGET)
@@ -56,17 +77,6 @@ class Daemon:
         self.watchers: list = []                # `watch` connections (watch.py); [] = none
         self.tls: Any = None                    # tls.TlsState with -Z (server.py sets it)
         self.auth: Any = None                   # auth.AuthTable with -Y (server.py sets it)
-
-    def reassign(self, src: int, dst: int):
-        """slabs_reassign: schedule a page move (a pagemover.Reassign answer)."""
-        result = self.mover.reassign(src, dst)
-        self.wake_mover()
-        return result
-
-    def _evicted(self, cid: int) -> None:
-        # slab_automove=2: every eviction asks for a page for its class (items.c)
-        if self.slab_automove == 2:
-            self.reassign(-1, cid)
 
     @property
     def curr_connections(self) -> int:

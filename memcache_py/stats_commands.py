@@ -31,14 +31,14 @@ def stats_command(session: Session, req: Stats, out: list) -> None:
         out.append(render(general_stats(d.stats, store, d.settings, d.clock,
                                         curr_connections=d.curr_connections,
                                         accepting=d.accepting, watchers=len(d.watchers),
-                                        tls=d.tls, mover=d.mover)))
+                                        tls=d.tls, mover=d.slabs.mover)))
         return
     sub = req.args[0]
     if sub == b"settings":
         out.append(render(settings_stats(
             d.settings, oldest=store.oldest_live, verbosity=d.verbosity,
-            maxbytes=store.memory_limit, slab_automove=d.slab_automove,
-            slab_automove_ratio=d.slab_automove_ratio)))
+            maxbytes=store.memory_limit, slab_automove=d.slabs.automove,
+            slab_automove_ratio=d.slabs.ratio)))
     elif sub == b"items":
         out.append(render(items_stats(store, d.clock.current)))
     elif sub == b"slabs":

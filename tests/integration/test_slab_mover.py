@@ -117,4 +117,4 @@ def test_mover_under_concurrent_gets_and_sets_never_corrupts(make_daemon, tmp_pa
                                     b"NOSPARE source class has no spare pages\r\n",
                                     b"SAME src and dst class are identical\r\n"}
     print({k: s[k] for k in MOVER_STATS + ["evictions", "get_hits"]})
-    d.call(lambda: d.daemon.cache.store.check_invariants(d.daemon.mover))
+    d.call(lambda: d.daemon.cache.store.check_invariants(d.daemon.slabs.mover))

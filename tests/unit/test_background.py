@@ -65,22 +65,22 @@ def test_the_mover_task_runs_a_move_it_is_woken_for_and_stops():
         runner = background.TaskRunner()
         background.start_slab_tasks(runner, daemon)
         await asyncio.sleep(0)
-        assert daemon.reassign(4, 0).name == "OK"
+        assert daemon.slabs.reassign(4, 0).name == "OK"
         for _ in range(2000):
-            if not daemon.mover.running:
+            if not daemon.slabs.mover.running:
                 break
             await asyncio.sleep(0)
         await runner.stop()
         return runner
 
     runner = asyncio.run(main())
-    assert daemon.mover.slabs_moved == 1 and runner.tasks == {}
-    daemon.cache.store.check_invariants(daemon.mover)
+    assert daemon.slabs.mover.slabs_moved == 1 and runner.tasks == {}
+    daemon.cache.store.check_invariants(daemon.slabs.mover)
 
 
 def test_no_tasks_without_slab_reassign():
     daemon = build_daemon(Settings(), FakeClock())
-    assert daemon.mover is None
+    assert daemon.slabs.mover is None
 
     async def main():
         runner = background.TaskRunner()
@@ -99,12 +99,12 @@ def test_automove_tick_returns_free_pages_to_the_pool():
     state = []
     # the window starts clean (memcached callocs it), so the first decision already moves
     assert background.automove_tick(daemon, state) == background.AUTOMOVE_RECLAIM_SECONDS
-    assert daemon.mover.running and daemon.mover.dst == 0
-    while daemon.mover.running:
-        daemon.mover.step(daemon.clock.current, 1000)
+    assert daemon.slabs.mover.running and daemon.slabs.mover.dst == 0
+    while daemon.slabs.mover.running:
+        daemon.slabs.mover.step(daemon.clock.current, 1000)
     # two pages of free chunks left: not more than 2.5 pages' worth, so no more moves
     assert background.automove_tick(daemon, state) == background.AUTOMOVE_SECONDS
-    assert daemon.mover.slabs_moved == 1 and not daemon.mover.running
+    assert daemon.slabs.mover.slabs_moved == 1 and not daemon.slabs.mover.running
 
 
 def test_automove_tick_waits_for_a_dirty_window():
@@ -126,8 +126,8 @@ def test_automove_mode_two_asks_for_a_page_on_every_eviction():
     daemon = make_daemon(slab_automove=2, memory_limit=2 * MB)
     store = daemon.cache.store
     fill(daemon, 10000)                                 # class 4 takes both pages of -m 2
-    assert store.slabs.classes[4].total_pages == 2 and not daemon.mover.running
+    assert store.slabs.classes[4].total_pages == 2 and not daemon.slabs.mover.running
     fill(daemon, 300, size=5000, prefix=b"big")         # its own first page, then evictions
     big = store.class_of(store.get(b"big299", daemon.clock.current))
     assert store.item_stats[big].evicted > 0
-    assert daemon.mover.running and (daemon.mover.src, daemon.mover.dst) == (4, big)
+    assert daemon.slabs.mover.running and (daemon.slabs.mover.src, daemon.slabs.mover.dst) == (4, big)
