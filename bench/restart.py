@@ -37,7 +37,9 @@ def _free_port() -> int:
 def _connect(port: int, deadline: float) -> socket.socket:
     while True:
         try:
-            return socket.create_connection(("127.0.0.1", port), 1)
+            s = socket.create_connection(("127.0.0.1", port), 1)
+            s.settimeout(120)          # a busy daemon may take its time over a batch
+            return s
         except OSError:
             if time.monotonic() > deadline:
                 raise
