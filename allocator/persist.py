@@ -148,8 +148,8 @@ def restore(store, state: dict[str, str]) -> RestoreReport:
     ncls = len(slabs.classes)                  # class ids 1..ncls-1 (0 unused)
     if len(page_class) != pages_used:
         raise PersistError("page_class length != pages_used")
-    if pages_used and (page_class.min() < 1 or page_class.max() >= ncls):
-        raise PersistError("page owned by no class")
+    if pages_used and (page_class.min() < 0 or page_class.max() >= ncls):
+        raise PersistError("page owned by an unknown class")  # 0: the mover's page pool
     if len(crcs) != pages_used:
         raise PersistError("page_crc length != pages_used")
     if len(ends) != 2 * ncls or len(lru_state) != 3 * ncls:

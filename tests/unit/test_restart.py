@@ -388,3 +388,27 @@ def test_broken_lru_link_relinks_what_it_can(tmp_path):
     assert all(expect[k] == v for k, v in got.items())
     assert back.items_of_class(cid) == order[:11] + order[12:]
     back.check_invariants()
+
+
+def test_a_page_in_the_movers_pool_comes_back_in_the_pool(tmp_path):
+    """A page the page mover gave to the global pool (class 0) is restored there, empty,
+    and the items rescued out of it are all served again."""
+    from allocator.pagemover import PageMover
+    s = conf(tmp_path, slab_reassign=True)
+    store = restart.make_store(s)
+    expect = fill(store, 30_000, size=lambda i: 100, flags=lambda i: 0)
+    mover = PageMover(store)
+    cid = store.class_of(store.index.get(b"key0"))
+    assert mover.reassign(cid, 0).name == "OK"
+    while mover.running:
+        mover.step(NOW)
+    expect = {k: v for k, v in expect.items() if store.get(k, NOW, bump=False) != NIL}
+    assert store.slabs.pool and store.curr_items == len(expect)
+    stop(s, store)
+    back, report, lines = start(s)
+    assert report is not None, lines
+    assert len(back.slabs.pool) == 1 and back.curr_items == len(expect)
+    for k, (v, flags, cas) in expect.items():
+        off = back.get(k, NOW, bump=False)
+        assert back.value_bytes(off) == v and back.cas_of(off) == cas
+    back.check_invariants()
