@@ -56,10 +56,15 @@ def layout(settings) -> dict[str, str]:
         "slab_chunk_size_max": str(settings.slab_chunk_max),
         "slab_page_size": str(max(PAGE_SIZE, settings.slab_chunk_max)),
         "use_cas": "true" if settings.cas_enabled else "false",
-        # the page accounting bit of our layout: -o no_modern counts chunk x perslab per page
-        # (exact pages: -o no_modern without the page mover, ItemStore's exact_page_bytes)
-        "slab_reassign": "false" if settings.no_modern and not settings.slab_reassign else "true",
+        # memcached's key; with slab_chunk_max it also fixes how pages count (exact_pages)
+        "slab_reassign": "true" if settings.slab_reassign else "false",
     }
+
+
+def exact_pages(settings) -> bool:
+    """memcached's do_slabs_newslab: a page counts chunk x perslab against -m (not a whole
+    1 MB) only without the page mover and without chunked items (e.g. -o no_modern)."""
+    return not settings.slab_reassign and settings.slab_chunk_max == PAGE_SIZE
 
 
 def make_store(settings, wipe: bool = True, private: bool = False) -> ItemStore:
@@ -69,9 +74,7 @@ def make_store(settings, wipe: bool = True, private: bool = False) -> ItemStore:
                      factor=settings.growth_factor, slab_chunk_max=settings.slab_chunk_max,
                      item_size_max=settings.item_size_max, cas_enabled=settings.cas_enabled,
                      evictions=settings.evictions,
-                     # memcached's do_slabs_newslab: a page counts chunk x perslab against
-                     # -m only without slab_reassign and chunked items (-o no_modern)
-                     exact_page_bytes=settings.no_modern and not settings.slab_reassign,
+                     exact_page_bytes=exact_pages(settings),
                      memory_file=settings.memory_file, wipe=wipe, private=private)
 
 

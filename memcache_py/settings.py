@@ -71,8 +71,8 @@ class Settings:
     item_size_max: int = MB                # -I
     maxconns_fast: bool = True             # -o (no_)maxconns_fast
     hashpower: int = 0                     # -o hashpower
-    slab_reassign: bool = False            # -o slab_reassign: the page mover (memcached: on)
-    slab_automove: int = 0                 # -o slab_automove=0|1|2 (memcached: 1)
+    slab_reassign: bool = True             # -o (no_)slab_reassign: the page mover
+    slab_automove: int = 1                 # -o slab_automove=0|1|2
     slab_automove_ratio: float = 0.8       # -o slab_automove_ratio
     slab_automove_window: int = 30         # -o slab_automove_window
     slab_chunk_max: int = DEFAULT_SLAB_CHUNK_MAX  # -o slab_chunk_max, bytes
@@ -520,7 +520,7 @@ OPTIONS: tuple[Option, ...] = (
       parse=_subopt_int("Missing numeric argument for hashpower", _hashpower),
       help="initial hash table size power (accepted, default: 0)", stat="hashpower_init"),
     O("slab_reassign", subopt="slab_reassign", parse=_const(True),
-      help="enable the page mover: `slabs reassign`, automove (default: off, memcached: on)",
+      help="the page mover: `slabs reassign`, automove (default: on)",
       stat="slab_reassign", show=_yesno),
     O("slab_reassign", subopt="no_slab_reassign", parse=_const(False)),
     O("slab_automove", subopt="slab_automove", parse=_automove,

@@ -24,10 +24,7 @@ def _specs(opts: StressOptions) -> list[ServerSpec]:
     if opts.tls_cert:           # TLS costs both servers the same crypto: same flags for both
         flags += ["-Z", "-o", f"ssl_chain_cert={opts.tls_cert},ssl_key={opts.tls_key}"]
     ours = ours_spec(flags, opts.server_cmd, opts.server_args)
-    # our daemon with the page mover is compared with memcached's defaults, else no_modern
-    modern = any("slab_reassign" in arg and "no_slab_reassign" not in arg
-                 for arg in opts.server_args)
-    memcached = memcached_spec(flags, opts.server_args, modern=modern)
+    memcached = memcached_spec(flags, opts.server_args)   # defaults meet defaults
     if opts.compare_memcached:
         return [ours, memcached]
     return [memcached if opts.server == "memcached" else ours]

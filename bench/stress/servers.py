@@ -1,9 +1,8 @@
 """Start and stop the servers under test: ours and memcached, on free loopback ports.
 
-Both get the same memory flags (`-m -M -I -f -n`), `-t 1 -U 0 -l 127.0.0.1`, and memcached
-also `-o no_modern` (the classic flat LRU our daemon reproduces; not when ours is started with
-`-o slab_reassign`, which is compared with memcached's defaults) and `-u root` when run as
-root. Optionally pinned to a core with taskset. Output goes to a log file, whose tail is shown
+Both get the same memory flags (`-m -M -I -f -n`), `-t 1 -U 0 -l 127.0.0.1` and the same extra
+arguments, so our defaults meet memcached's defaults and `-o no_modern` meets `-o no_modern`;
+memcached also gets `-u root` when run as root. Optionally pinned to a core with taskset. Output goes to a log file, whose tail is shown
 when a server fails to start or dies.
 """
 
@@ -41,13 +40,10 @@ def ours_spec(flags: list[str], cmd: tuple[str, ...] = OURS_CMD,
 
 
 def memcached_spec(flags: list[str], extra: tuple[str, ...] = (),
-                   binary: str = "memcached", modern: bool = False) -> ServerSpec:
-    """memcached with `-o no_modern`, or with its own defaults when `modern` (to compare with
-    our daemon started with `-o slab_reassign`: memcached's default page mover and automove
-    run from its LRU maintainer, which `no_modern` turns off)."""
+                   binary: str = "memcached") -> ServerSpec:
+    """memcached with the flags our daemon gets (its defaults unless `extra` says otherwise)."""
     user = ("-u", "root") if hasattr(os, "geteuid") and os.geteuid() == 0 else ()
-    classic = () if modern else ("-o", "no_modern")
-    return ServerSpec("memcached", (binary, *user, "-t", "1", "-U", "0", *classic,
+    return ServerSpec("memcached", (binary, *user, "-t", "1", "-U", "0",
                                     "-l", LOOPBACK, *flags, *extra))
 
 

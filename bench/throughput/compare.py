@@ -1,6 +1,6 @@
 """`python -m bench.throughput`: ours against memcached 1.6.18, same machine, same run.
 
-For each workload and each round, a fresh memcached (`-t 1 -U 0 -o no_modern -m 64`) and a
+For each workload and each round, a fresh memcached (`-t 1 -U 0 -m 64`, its defaults) and a
 fresh daemon of ours with the same flags are loaded one after the other, the order swapped
 every round; the server is pinned to core 0 and the load to core 1 (taskset). A workload's
 figure is the median over rounds, its ratio the median of the per-round ratios ours/memcached.

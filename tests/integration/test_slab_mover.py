@@ -32,7 +32,7 @@ def wait_moved(conn, n, timeout=20.0):
 
 
 def test_reassign_disabled_without_the_option(make_daemon):
-    d = make_daemon()
+    d = make_daemon(slab_reassign=False)
     c = Conn(d.host, d.port)
     assert c.cmd(b"slabs reassign 1 2\r\n") == b"CLIENT_ERROR slab reassignment disabled\r\n"
     s = stats(c)

@@ -79,7 +79,7 @@ def test_the_mover_task_runs_a_move_it_is_woken_for_and_stops():
 
 
 def test_no_tasks_without_slab_reassign():
-    daemon = build_daemon(Settings(), FakeClock())
+    daemon = build_daemon(Settings(slab_reassign=False), FakeClock())
     assert daemon.slabs.mover is None
 
     async def main():

@@ -184,7 +184,7 @@ NOT_RUN_HERE = {
     "make install": "CI (make test runs make install)",
     ". .venv/bin/activate": "CI (make test runs the suite from .venv)",
     "make stress": "tests/integration/test_stress_run.py (the same tool, shorter)",
-    'python -m bench.stress --compare-memcached --server-args "-o slab_reassign,slab_automove=1"'
+    'python -m bench.stress --compare-memcached'
     ' -m 16 --keys 40000 --size-shift 2000:15s,100 --duration 50 --slow-readers 0'
     ' --slow-writers 0': "tests/bench/test_stress_size_shift.py (the schedule and its table; "
     "tests/integration/test_slab_mover.py runs the tool against a moving daemon)",

@@ -208,7 +208,8 @@ def test_missing_meta_is_a_clean_cache(tmp_path):
 
 @pytest.mark.parametrize("change", [
     {"m": 16 * MB}, {"chunk_size": 64}, {"growth_factor": 1.5}, {"item_size_max": 2 * MB},
-    {"slab_chunk_max": 256 * 1024}, {"cas_enabled": False}, {"no_modern": True}])
+    {"slab_chunk_max": 256 * 1024}, {"cas_enabled": False}, {"slab_reassign": False},
+    {"no_modern": True, "slab_reassign": False, "slab_automove": 0}])
 def test_layout_changes_refuse(tmp_path, change):
     s = saved(tmp_path)
     m = change.pop("m", s.memory_limit)

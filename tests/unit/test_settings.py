@@ -187,8 +187,8 @@ def test_suboptions_comma_separated_and_repeated():
 
 
 def test_accepted_and_ignored_suboptions():
-    names = ("modern,no_hashexpand,slab_reassign,no_slab_reassign,slab_automove,"
-             "slab_automove=2,no_slab_automove,lru_maintainer,no_lru_maintainer,"
+    names = ("modern,no_hashexpand,no_slab_reassign,slab_reassign,slab_automove,"
+             "slab_automove=2,no_slab_automove,slab_automove,lru_maintainer,no_lru_maintainer,"
              "drop_privileges,no_drop_privileges,relaxed_privileges,slab_sizes=100-200,"
              "ext_path=/tmp/x:1G")
     assert parse("-o", names) == Settings()
@@ -424,7 +424,7 @@ DEFAULT_STATS = [
     ("reqs_per_event", "20"), ("cas_enabled", "yes"), ("tcp_backlog", "1024"),
     ("binding_protocol", "auto-negotiate"), ("auth_enabled_sasl", "no"),
     ("auth_enabled_ascii", "no"), ("item_size_max", "1048576"), ("maxconns_fast", "yes"),
-    ("hashpower_init", "0"), ("slab_reassign", "no"), ("slab_automove", "0"),
+    ("hashpower_init", "0"), ("slab_reassign", "yes"), ("slab_automove", "1"),
     ("slab_automove_ratio", "0.80"), ("slab_automove_window", "30"),
     ("slab_chunk_max", "524288"), ("lru_crawler", "no"), ("lru_crawler_sleep", "100"),
     ("lru_crawler_tocrawl", "0"), ("tail_repair_time", "0"), ("flush_enabled", "yes"),
@@ -465,6 +465,7 @@ def test_stats_settings_reflect_flags():
         "detail_enabled": "yes", "reqs_per_event": "7", "cas_enabled": "no",
         "tcp_backlog": "50", "binding_protocol": "ascii", "auth_enabled_sasl": "yes",
         "item_size_max": "2097152", "maxconns_fast": "no", "hashpower_init": "20",
+        "slab_reassign": "no", "slab_automove": "0",
         "slab_automove_ratio": "0.50", "slab_automove_window": "5",
         "lru_crawler_sleep": "50", "lru_crawler_tocrawl": "9", "tail_repair_time": "20",
         "flush_enabled": "no", "dump_enabled": "no", "hash_algorithm": "jenkins",
@@ -503,7 +504,7 @@ def test_flags_and_suboptions_are_declared_once():
 
 
 def test_slab_reassign_and_automove_options_in_order():
-    assert (Settings().slab_reassign, Settings().slab_automove) == (False, 0)   # no_modern's
+    assert (Settings().slab_reassign, Settings().slab_automove) == (True, 1)     # memcached's
     s = parse_settings(["-o", "slab_reassign,slab_automove"])
     assert (s.slab_reassign, s.slab_automove) == (True, 1)
     s = parse_settings(["-o", "slab_reassign,slab_automove=2,no_modern"])
