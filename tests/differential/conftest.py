@@ -12,29 +12,40 @@ from . import harness
 _RUNS: list[tuple[str, int, float]] = []
 
 
-def _selected_names(session: pytest.Session, module) -> list[str]:
+def _selected_names(session: pytest.Session, module, mode: str) -> list[str]:
     names = []
     for item in session.items:
         if getattr(item, "module", None) is module and hasattr(item, "callspec"):
             name = item.callspec.params.get("name")
-            if name is not None:
+            if name is not None and item.callspec.params.get("mode", mode) == mode:
                 names.append(name)
     return names
 
 
+class _ResultsByMode(dict):
+    """Each mode's cases run once, concurrently, when the first test of that mode asks."""
+
+    def __init__(self, request):
+        super().__init__()
+        self.request = request
+
+    def __missing__(self, mode: str) -> dict:
+        module = self.request.module
+        wanted = set(_selected_names(self.request.session, module, mode))
+        cases = [c for c in module.CORPUS if c.name in wanted]
+        t0 = time.monotonic()
+        results = self[mode] = harness.run_cases(cases, mode=mode)
+        _RUNS.append((f"{module.__name__} [{mode}]", len(cases), time.monotonic() - t0))
+        return results
+
+
 @pytest.fixture(scope="module")
 def diff_results(request):
-    """Run the selected cases of the requesting module's CORPUS once, concurrently."""
+    """mode -> case name -> outcome, for the requesting module's CORPUS."""
     why = harness.memcached_available()
     if why:
         pytest.skip(why)
-    corpus = request.module.CORPUS
-    wanted = set(_selected_names(request.session, request.module))
-    cases = [c for c in corpus if c.name in wanted]
-    t0 = time.monotonic()
-    results = harness.run_cases(cases)
-    _RUNS.append((request.module.__name__, len(cases), time.monotonic() - t0))
-    return results
+    return _ResultsByMode(request)
 
 
 def check_outcome(o: harness.Outcome) -> None:
@@ -58,12 +69,17 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def case_params(corpus):
-    """One pytest param per case; declared expected differences run as non-strict xfail."""
-    for c in corpus:
-        marks = []
-        if c.expected_difference and not harness.SELF_TEST:
-            marks.append(pytest.mark.xfail(reason=c.expected_difference, strict=False))
-        yield pytest.param(c.name, marks=marks, id=c.name)
+    """One pytest param (mode, name) per case and mode it is valid in; declared expected
+    differences run as non-strict xfail."""
+    for mode in harness.MODES:
+        for c in corpus:
+            if mode not in c.modes:
+                continue
+            marks = []
+            why = harness.expected_difference(c, mode)
+            if why and not harness.SELF_TEST:
+                marks.append(pytest.mark.xfail(reason=why, strict=False))
+            yield pytest.param(mode, c.name, marks=marks, id=f"{mode}-{c.name}")
 
 
 def check_disjoint_keys(corpus) -> None:

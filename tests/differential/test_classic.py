@@ -13,9 +13,9 @@ CORPUS = corpus_classic.CASES
 BY_NAME = {c.name: c for c in CORPUS}
 
 
-@pytest.mark.parametrize("name", list(case_params(CORPUS)))
-def test_classic(name, diff_results):
-    check_outcome(diff_results[name])
+@pytest.mark.parametrize("mode, name", list(case_params(CORPUS)))
+def test_classic(mode, name, diff_results):
+    check_outcome(diff_results[mode][name])
 
 
 def test_case_names_unique():
@@ -29,3 +29,5 @@ def test_shared_cases_use_disjoint_keys():
 def test_expected_differences_exist():
     names = {c.name for c in corpus_classic.CASES + corpus_meta.CASES}
     assert set(harness.EXPECTED_DIFFERENCES) <= names
+    from . import corpus_hardening
+    assert set(harness.DEFAULT_MODE_DIFFERENCES) <= names | {c.name for c in corpus_hardening.CASES}

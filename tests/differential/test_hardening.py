@@ -33,12 +33,17 @@ def _params():
                 marks.append(pytest.mark.xfail(
                     reason=corpus_hardening.INTENDED_DIFFERENCES[c.name], strict=False,
                     raises=ReplyDiffers))
-        yield pytest.param(c.name, marks=marks, id=c.name)
+        for mode in harness.MODES:
+            if mode not in c.modes:
+                continue
+            why = None if marks or harness.SELF_TEST else harness.expected_difference(c, mode)
+            extra = [pytest.mark.xfail(reason=why, strict=False, raises=ReplyDiffers)] if why else []
+            yield pytest.param(mode, c.name, marks=marks + extra, id=f"{mode}-{c.name}")
 
 
-@pytest.mark.parametrize("name", list(_params()))
-def test_hardening(name, diff_results):
-    o = diff_results[name]
+@pytest.mark.parametrize("mode, name", list(_params()))
+def test_hardening(mode, name, diff_results):
+    o = diff_results[mode][name]
     if o.skipped or o.error or o.corpus_error:
         check_outcome(o)                 # skips, or fails as a harness/corpus problem
     if not o.same:

@@ -12,9 +12,9 @@ pytestmark = pytest.mark.differential
 CORPUS = corpus_meta.CASES
 
 
-@pytest.mark.parametrize("name", list(case_params(CORPUS)))
-def test_meta(name, diff_results):
-    check_outcome(diff_results[name])
+@pytest.mark.parametrize("mode, name", list(case_params(CORPUS)))
+def test_meta(mode, name, diff_results):
+    check_outcome(diff_results[mode][name])
 
 
 def test_shared_cases_use_disjoint_keys():

@@ -219,9 +219,9 @@ CORPUS = [
 ]
 
 
-@pytest.mark.parametrize("name", list(case_params(CORPUS)))
-def test_security(name, diff_results):
-    check_outcome(diff_results[name])
+@pytest.mark.parametrize("mode, name", list(case_params(CORPUS)))
+def test_security(mode, name, diff_results):
+    check_outcome(diff_results[mode][name])
 
 
 def test_corpus_is_consistent():
@@ -230,7 +230,7 @@ def test_corpus_is_consistent():
 
 def test_tls_stats_sit_where_memcached_puts_them():
     """The names around ssl_handshake_errors in `stats`, on both servers."""
-    ref, ours = harness.start_pair(Z)
+    ref, ours = harness.start_pair(Z, mode="default")
     try:
         names = []
         for ep in (ref, ours):
