@@ -2,8 +2,8 @@
 
 Both get the same memory flags (`-m -M -I -f -n`), `-t 1 -U 0 -l 127.0.0.1` and the same extra
 arguments, so our defaults meet memcached's defaults and `-o no_modern` meets `-o no_modern`;
-memcached also gets `-u root` when run as root. Optionally pinned to a core with taskset. Output goes to a log file, whose tail is shown
-when a server fails to start or dies.
+memcached also gets `-u root` when run as root. Optionally pinned to a core with taskset.
+Output goes to a log file, whose tail is shown when a server fails to start or dies.
 """
 
 from __future__ import annotations

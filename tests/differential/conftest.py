@@ -68,18 +68,21 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"differential {module}: {n} cases in {secs:.1f}s ({mode})")
 
 
-def case_params(corpus):
-    """One pytest param (mode, name) per case and mode it is valid in; declared expected
-    differences run as non-strict xfail."""
+def mode_params(c: harness.Case, marks=(), raises=None):
+    """One pytest param (mode, name) per mode `c` is valid in. Without `marks` of its own, a
+    declared expected difference of that mode runs as a non-strict xfail."""
     for mode in harness.MODES:
-        for c in corpus:
-            if mode not in c.modes:
-                continue
-            marks = []
-            why = harness.expected_difference(c, mode)
-            if why and not harness.SELF_TEST:
-                marks.append(pytest.mark.xfail(reason=why, strict=False))
-            yield pytest.param(mode, c.name, marks=marks, id=f"{mode}-{c.name}")
+        if mode not in c.modes:
+            continue
+        why = None if marks or harness.SELF_TEST else harness.expected_difference(c, mode)
+        xfail = [pytest.mark.xfail(reason=why, strict=False, raises=raises)] if why else []
+        yield pytest.param(mode, c.name, marks=[*marks, *xfail], id=f"{mode}-{c.name}")
+
+
+def case_params(corpus):
+    """mode_params for every case of `corpus`."""
+    for c in corpus:
+        yield from mode_params(c)
 
 
 def check_disjoint_keys(corpus) -> None:

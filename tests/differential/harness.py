@@ -88,6 +88,7 @@ BASE_ARGS = ["-U", "0", "-t", "1", "-l", HOST]
 # The corpora run twice: against memcached's defaults (1.6's page mover, crawler, maintainer)
 # and against ``-o no_modern`` (memcached's classic flat LRU, which memcache_py reproduces).
 MODES: dict[str, tuple[str, ...]] = {"default": (), "no_modern": ("-o", "no_modern")}
+CLASSIC = "no_modern"   # the mode of callers that name none (the suite before it had modes)
 
 
 def _env_float(name: str, default: float) -> float:
@@ -123,6 +124,20 @@ STARTUP_TIMEOUT = 15.0
 # Expected differences: case name -> why memcache_py intentionally differs from memcached.
 # Such cases are xfail(strict=False) -- never silently skipped.
 # ---------------------------------------------------------------------------------------------
+EXPECTED_DIFFERENCES: dict[str, str] = {
+    "binary_protocol_version": (
+        "memcache_py does not implement the binary protocol: a connection whose first byte is "
+        "0x80 is closed, memcached switches to binary (protocol.md §1)"
+    ),
+    "binary_protocol_get": (
+        "memcache_py does not implement the binary protocol (protocol.md §1)"
+    ),
+    "meta_me_ttl": (
+        "memcached 1.6.18 prints me exp= as (now - exptime), a sign bug fixed upstream; "
+        "memcache_py prints the remaining seconds (meta.md §7)"
+    ),
+}
+
 # Differences only against memcached's defaults: what its LRU crawler, segmented LRU and LRU
 # maintainer do, which memcache_py does not have yet (issue #15), and the hash it orders by.
 _NO_MODERN_YET = ("memcached's defaults run the LRU crawler, the segmented LRU and the LRU "
@@ -141,21 +156,6 @@ def expected_difference(c: "Case", mode: str) -> str | None:
     """Why memcache_py is known to answer `c` differently in `mode`, or None."""
     return c.expected_difference or (DEFAULT_MODE_DIFFERENCES.get(c.name)
                                      if mode == "default" else None)
-
-
-EXPECTED_DIFFERENCES: dict[str, str] = {
-    "binary_protocol_version": (
-        "memcache_py does not implement the binary protocol: a connection whose first byte is "
-        "0x80 is closed, memcached switches to binary (protocol.md §1)"
-    ),
-    "binary_protocol_get": (
-        "memcache_py does not implement the binary protocol (protocol.md §1)"
-    ),
-    "meta_me_ttl": (
-        "memcached 1.6.18 prints me exp= as (now - exptime), a sign bug fixed upstream; "
-        "memcache_py prints the remaining seconds (meta.md §7)"
-    ),
-}
 
 
 def memcached_available() -> str | None:
@@ -386,7 +386,7 @@ def _spawn(label: str, make_argv: Callable[[int, Sequence[str]], list[str]],
 
 
 def start_pair(flags: Sequence[str] = (), fresh: bool = True,
-               mode: str = "no_modern") -> tuple[Endpoint, Endpoint]:
+               mode: str = CLASSIC) -> tuple[Endpoint, Endpoint]:
     """Start reference + ours in `mode` (or use the DIFF_TARGET_PORT server as ours)."""
     flags = [*MODES[mode], *flags]
     for attempt in range(3):
@@ -638,7 +638,7 @@ class Outcome:
         return self.error is None and self.corpus_error is None and self.same
 
 
-def skip_reason(c: Case, mode: str = "no_modern") -> str | None:
+def skip_reason(c: Case, mode: str = CLASSIC) -> str | None:
     if mode not in c.modes:
         return f"not a case for mode {mode} (only {', '.join(c.modes)})"
     if TARGET_PORT is not None:
@@ -675,7 +675,7 @@ def run_case_on(c: Case, ref_ep: Endpoint, our_ep: Endpoint, quiet: float = QUIE
 
 
 def _run_fresh(c: Case, slots: threading.Semaphore, quiet: float = QUIET,
-               mode: str = "no_modern") -> Outcome:
+               mode: str = CLASSIC) -> Outcome:
     with slots:
         ref_ep, our_ep = start_pair(c.flags, fresh=True, mode=mode)
     try:
@@ -689,7 +689,7 @@ def _run_fresh(c: Case, slots: threading.Semaphore, quiet: float = QUIET,
 
 
 def run_one(c: Case, shared: tuple[Endpoint, Endpoint] | None,
-            slots: threading.Semaphore, mode: str = "no_modern") -> Outcome:
+            slots: threading.Semaphore, mode: str = CLASSIC) -> Outcome:
     reason = skip_reason(c, mode)
     if reason:
         return Outcome(case=c, skipped=reason)
@@ -723,7 +723,7 @@ def run_one(c: Case, shared: tuple[Endpoint, Endpoint] | None,
 
 def run_cases(cases: Iterable[Case], workers: int = WORKERS,
               progress: Callable[[Outcome], None] | None = None,
-              mode: str = "no_modern") -> dict[str, Outcome]:
+              mode: str = CLASSIC) -> dict[str, Outcome]:
     cases = list(cases)
     results: dict[str, Outcome] = {}
     slots = threading.Semaphore(START_SLOTS)

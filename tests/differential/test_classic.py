@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import corpus_classic, corpus_meta, harness
+from . import corpus_classic, corpus_hardening, corpus_meta, harness
 from .conftest import case_params, check_disjoint_keys, check_outcome
 
 pytestmark = pytest.mark.differential
@@ -29,5 +29,5 @@ def test_shared_cases_use_disjoint_keys():
 def test_expected_differences_exist():
     names = {c.name for c in corpus_classic.CASES + corpus_meta.CASES}
     assert set(harness.EXPECTED_DIFFERENCES) <= names
-    from . import corpus_hardening
-    assert set(harness.DEFAULT_MODE_DIFFERENCES) <= names | {c.name for c in corpus_hardening.CASES}
+    hardening = {c.name for c in corpus_hardening.CASES}
+    assert set(harness.DEFAULT_MODE_DIFFERENCES) <= names | hardening

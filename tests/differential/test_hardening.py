@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from . import corpus_hardening, harness
-from .conftest import check_outcome
+from .conftest import check_outcome, mode_params
 
 pytestmark = pytest.mark.differential
 
@@ -33,12 +33,7 @@ def _params():
                 marks.append(pytest.mark.xfail(
                     reason=corpus_hardening.INTENDED_DIFFERENCES[c.name], strict=False,
                     raises=ReplyDiffers))
-        for mode in harness.MODES:
-            if mode not in c.modes:
-                continue
-            why = None if marks or harness.SELF_TEST else harness.expected_difference(c, mode)
-            extra = [pytest.mark.xfail(reason=why, strict=False, raises=ReplyDiffers)] if why else []
-            yield pytest.param(mode, c.name, marks=marks + extra, id=f"{mode}-{c.name}")
+        yield from mode_params(c, marks, raises=ReplyDiffers)
 
 
 @pytest.mark.parametrize("mode, name", list(_params()))
