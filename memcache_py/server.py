@@ -256,10 +256,54 @@ def _graceful_stop(running: RunningServer) -> None:
     running.request_stop(graceful=True)
 
 
+class _SignalRelay:
+    """Signals that arrive while serve() is still starting are kept and acted on once it returns.
+
+    The listeners accept (and may answer) inside serve(), so the handlers must be in place before
+    it: otherwise a SIGTERM in that window kills the process with the default action (-15).
+    """
+
+    def __init__(self) -> None:
+        self.running: RunningServer | None = None
+        self.pending: list[bool] = []          # graceful? for each stop signal before start
+
+    def stop(self, graceful: bool = False) -> None:
+        if self.running is None:
+            self.pending.append(graceful)
+        elif graceful:
+            _graceful_stop(self.running)
+        else:
+            self.running.request_stop()
+
+    def hup(self) -> None:
+        if self.running is not None:
+            reload_on_sighup(self.running.daemon)
+
+    def started(self, running: RunningServer) -> None:
+        self.running = running
+        for graceful in self.pending:
+            self.stop(graceful)
+
+
+def _install_signal_handlers(loop: asyncio.AbstractEventLoop, relay: _SignalRelay) -> None:
+    # memcached: SIGTERM/SIGINT exit, SIGUSR1 is a graceful stop, SIGHUP reloads the -Y file
+    # (certificates are reloaded by refresh_certs only), SIGPIPE is ignored.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, relay.stop)
+    loop.add_signal_handler(signal.SIGUSR1, relay.stop, True)
+    loop.add_signal_handler(signal.SIGHUP, relay.hup)
+    try:
+        loop.add_signal_handler(signal.SIGPIPE, lambda: None)
+    except (ValueError, RuntimeError, AttributeError):
+        pass
+
+
 def run(settings) -> int:
     """Serve until SIGTERM/SIGINT or `shutdown`; the exit status."""
     loop = new_event_loop(settings)
     asyncio.set_event_loop(loop)
+    relay = _SignalRelay()
+    _install_signal_handlers(loop, relay)
     try:
         running = loop.run_until_complete(serve(settings))
     except SettingsError as err:        # a bad TLS file or auth file: memcached's message
@@ -272,16 +316,7 @@ def run(settings) -> int:
         print(f"failed to listen on one of interface(s) {','.join(settings.listen)}: {reason}",
               file=sys.stderr)
         return 71       # EX_OSERR, as memcached
-    # memcached: SIGTERM/SIGINT exit, SIGUSR1 is a graceful stop, SIGHUP reloads the -Y file
-    # (certificates are reloaded by refresh_certs only), SIGPIPE is ignored.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, running.request_stop)
-    loop.add_signal_handler(signal.SIGUSR1, _graceful_stop, running)
-    loop.add_signal_handler(signal.SIGHUP, lambda: reload_on_sighup(running.daemon))
-    try:
-        loop.add_signal_handler(signal.SIGPIPE, lambda: None)
-    except (ValueError, RuntimeError, AttributeError):
-        pass
+    relay.started(running)
     try:
         loop.run_until_complete(running.wait_stopped())
     finally:
