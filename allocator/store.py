@@ -370,6 +370,11 @@ class ItemStore:
                            self.arena.words[w + FLAGS], self.cas_enabled)
 
     # ---- walking -----------------------------------------------------------------------
+    def lru_lists(self, cid: int) -> tuple[int, ...]:
+        """The ids of class `cid`'s LRU lists in `self.lru`, as the crawler walks them (one
+        list per class in the flat LRU)."""
+        return (cid,)
+
     def items_of_class(self, cid: int, limit: int | None = None) -> list[int]:
         """Linked items of a class, head (newest) first."""
         out = []
