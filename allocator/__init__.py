@@ -31,7 +31,8 @@ The rooms, one job each (ItemStore in store.py is the facade the daemon calls):
     pins.py       refcounts (Pins) and PinSet, the way daemon code holds them
     expiry.py     Liveness: expired or flushed at a given time
     eviction.py   TailPuller: the 5-candidate tail walk that reclaims and evicts
-    crawler.py    crawl_class: reclaim a whole class's dead items
+    crawler.py    Crawler, AutoCrawl: the LRU crawler, a bounded step at a time, and when
+                  each list is crawled next
     pagemover.py  PageMover: empty a class's oldest page for another class or the global pool
     automove.py   Automove: memcached's once-a-second choice of which page to move
     invariants.py check_store: every rule above, asserted
@@ -42,7 +43,7 @@ Nothing here imports the daemon, asyncio or sockets.
 
 from .arena import Arena
 from .errors import AllocatorError, ItemTooLarge, OutOfMemory
-from .crawler import crawl_class
+from .crawler import AutoCrawl, Crawler
 from .eviction import TAIL_TRIES, TailPuller
 from .expiry import Liveness
 from .item import NIL, ItemFields
@@ -57,5 +58,5 @@ __all__ = [
     "Arena", "AllocatorError", "ItemTooLarge", "OutOfMemory", "TAIL_TRIES", "TailPuller",
     "Liveness", "NIL", "ItemFields", "LruList", "Pins", "PinSet", "PAGE_SIZE", "SlabClass",
     "SlabClassTable", "item_ntotal", "SlabAllocator", "ItemClassStats", "SlabClassCounters",
-    "ITEM_UPDATE_INTERVAL", "ItemStore", "crawl_class",
+    "ITEM_UPDATE_INTERVAL", "ItemStore", "Crawler", "AutoCrawl",
 ]

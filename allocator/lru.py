@@ -20,10 +20,10 @@ class LruList:
         self.heads = [NIL] * (nclasses + 1)
         self.tails = [NIL] * (nclasses + 1)
         self.sizes = [0] * (nclasses + 1)
-        # The LRU crawler's place (crawler.py): the next item it visits, walking tail to
-        # head; NIL when no crawl runs. memcached links a pseudo-item into the list for this;
-        # here unlink() and replace() keep the one offset valid instead.
-        self.cursor = NIL
+        # The LRU crawler's place in each list (crawler.py): the next item it visits, walking
+        # tail to head; NIL when no crawl runs there. memcached links a pseudo-item into the
+        # list for this; here unlink() and replace() keep the offset valid instead.
+        self.cursors = [NIL] * (nclasses + 1)
 
     def push_head(self, cid: int, off: int) -> None:
         words = self.words
@@ -43,8 +43,8 @@ class LruList:
         w = off >> 3
         nxt = words[w + NEXT]
         prv = words[w + PREV]
-        if off == self.cursor:
-            self.cursor = prv               # the crawler goes on with the next toward the head
+        if off == self.cursors[cid]:
+            self.cursors[cid] = prv         # the crawler goes on with the next toward the head
         if prv != NIL:
             words[(prv >> 3) + NEXT] = nxt
         else:
@@ -71,8 +71,8 @@ class LruList:
             words[(nxt >> 3) + PREV] = new
         else:
             self.tails[cid] = new
-        if old == self.cursor:
-            self.cursor = new
+        if old == self.cursors[cid]:
+            self.cursors[cid] = new
         ow = old >> 3
         words[ow + NEXT] = NIL
         words[ow + PREV] = NIL

@@ -11,6 +11,12 @@ The tasks with `-o slab_reassign`:
             doubling from 1 us to 1 ms between steps (slab_rebalance_thread's backoff);
   automove  once a second with `slab_automove 1`, memcached's decision (allocator/automove.py)
             over the classes' samples; a page returned to the pool re-runs it after 1 ms.
+The LRU crawler's tasks (allocator/crawler.py), with the crawler enabled:
+  crawler   runs a crawl while one is in progress: CRAWL_STEP items per loop turn, a pause of
+            `lru_crawler_sleep` us every 1000 items (crawls_persleep), and while a metadump's
+            client has not read its buffer, a poll every CRAWL_POLL seconds;
+  autocrawl once a second, with the LRU maintainer on (memcached schedules from that
+            thread), AutoCrawl's choice of the lists whose items are due to expire.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ BACKOFF_MIN = 1e-6             # memcached's backoff_timer: 1 us ...
 BACKOFF_MAX = 1e-3             # ... doubling up to 1 ms
 AUTOMOVE_SECONDS = 1.0         # slab_automove_run: at most once a second
 AUTOMOVE_RECLAIM_SECONDS = 1e-3  # after a page went to the pool: be more aggressive
+CRAWL_STEP = 100               # items a crawler step visits (~0.1 ms of the loop)
+CRAWLS_PERSLEEP = 1000         # memcached's settings.crawls_persleep
+CRAWL_POLL = 1e-3              # a metadump's client buffer is full: look again after this
+AUTOCRAWL_SECONDS = 1.0        # lru_maintainer_crawler_check: at most once a second
 
 
 class TaskRunner:
@@ -110,3 +120,72 @@ async def run_automove(daemon) -> None:
     state: list = []
     while True:
         await asyncio.sleep(automove_tick(daemon, state))
+
+
+def start_crawler_tasks(runner: TaskRunner, daemon) -> None:
+    """The crawler's task, and the autoscheduler's when the LRU maintainer is on."""
+    ctl = daemon.crawler
+    wakeup = asyncio.Event()
+    ctl.wake = wakeup.set
+    runner.start("crawler", lambda: run_crawler(daemon, wakeup))
+    if ctl.auto is not None:
+        runner.start("autocrawl", lambda: run_autocrawl(daemon))
+
+
+class CrawlPace:
+    """How long the crawler's task waits between steps (crawls_persleep and the sleep)."""
+
+    def __init__(self) -> None:
+        self.since_sleep = 0
+
+    def after_step(self, daemon, visited: int) -> float | None:
+        """Seconds to wait before the next step; None when no crawl is left to run."""
+        ctl = daemon.crawler
+        crawler = ctl.crawler
+        if not crawler.running:
+            self.since_sleep = 0
+            return None
+        if crawler.blocked():
+            return CRAWL_POLL
+        self.since_sleep += visited
+        if self.since_sleep >= CRAWLS_PERSLEEP and ctl.sleep:
+            self.since_sleep = 0
+            return ctl.sleep / 1e6
+        return 0.0
+
+
+def crawler_tick(daemon, pace: CrawlPace) -> float | None:
+    """One bounded crawler step; how long to wait before the next (None: wait to be woken)."""
+    crawler = daemon.crawler.crawler
+    visited = crawler.step(daemon.clock.current, CRAWL_STEP) if crawler.running else 0
+    return pace.after_step(daemon, visited)
+
+
+async def run_crawler(daemon, wakeup: asyncio.Event) -> None:
+    pace = CrawlPace()
+    crawler = daemon.crawler.crawler
+    while True:
+        wait = crawler_tick(daemon, pace)
+        if wait is None:
+            wakeup.clear()
+            if not crawler.running:
+                await wakeup.wait()
+        else:
+            await asyncio.sleep(wait)
+
+
+def autocrawl_tick(daemon) -> list[dict]:
+    """lru_maintainer_crawler_check once: start a crawl of the lists that are due."""
+    ctl = daemon.crawler
+    if ctl.auto is None or not ctl.crawler.enabled:
+        return []
+    events = ctl.auto.check(daemon.clock.current, ctl.tocrawl)
+    if ctl.crawler.running:
+        ctl.wake()
+    return events
+
+
+async def run_autocrawl(daemon) -> None:
+    while True:
+        autocrawl_tick(daemon)
+        await asyncio.sleep(AUTOCRAWL_SECONDS)

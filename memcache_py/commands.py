@@ -298,7 +298,7 @@ def handle_lru(session: Session, req: Lru, out: list) -> None:
 
 
 def handle_lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
-    """lru_crawler metadump <all|ids>; the crawler itself is off, as with -o no_modern."""
+    """lru_crawler crawl|metadump|sleep|tocrawl|enable|disable (stats_commands.py)."""
     stats_commands.lru_crawler(session, req, out)
 
 

@@ -37,6 +37,7 @@ class MemcacheProtocol(asyncio.Protocol):
     """asyncio.Protocol for memcached's text and meta protocols."""
 
     auth = None                     # an auth.AuthGate until a -Y connection authenticates
+    lent = False                    # lent to the LRU crawler for a metadump (metadump.py)
 
     def __init__(self, daemon: Daemon, local_addr: str = ""):
         self.daemon = daemon
@@ -105,7 +106,7 @@ class MemcacheProtocol(asyncio.Protocol):
         session = self.session
         return (session is not None and not self.draining and not self.out
                 and session.pending is None
-                and not session.deferred and self.transport is not None
+                and not session.deferred and not self.lent and self.transport is not None
                 and self.transport.get_write_buffer_size() == 0)
 
     def stop(self) -> None:
@@ -117,6 +118,15 @@ class MemcacheProtocol(asyncio.Protocol):
         self.draining = True
         if not self.out:
             self._close_after_replies()
+
+    def lend(self) -> None:
+        """A metadump starts: run no request of this connection until end_loan()."""
+        self.lent = True
+
+    def end_loan(self) -> None:
+        """The metadump ended (its END is written): run the requests that waited."""
+        self.lent = False
+        asyncio.get_running_loop().call_soon(self.process)
 
     def _close_after_replies(self) -> None:
         transport = self.transport
@@ -145,7 +155,8 @@ class MemcacheProtocol(asyncio.Protocol):
             data = self.auth.pass_through(self, data)
             if not data:
                 return
-        if not self.out and not session.closing and not self.flow.write_paused:  # type: ignore
+        if not self.out and not session.closing and not self.flow.write_paused \
+                and not self.lent:                                            # type: ignore
             req = session.parser.lone_request(data)
             if req is not None:
                 self._serve_lone(session, req)
@@ -195,7 +206,7 @@ class MemcacheProtocol(asyncio.Protocol):
     def process(self) -> None:
         """Execute buffered requests until more input is needed or writing must pause."""
         session, out, flow = self.session, self.out, self.flow
-        if session is None or flow is None:
+        if session is None or flow is None or self.lent:
             return
         parser = session.parser
         handlers = HANDLERS
@@ -224,8 +235,8 @@ class MemcacheProtocol(asyncio.Protocol):
                 out.append(INTERNAL_ERROR)
                 session.closing = True
             session.last_cmd = self.clock.current   # idle time counts from here
-            if session.closing or flow.write_paused or self.draining:   # draining: `watch`
-                break
+            if session.closing or flow.write_paused or self.draining or self.lent:
+                break                   # draining: `watch`; lent: a metadump runs
             if len(out) > 64 or session.pins.held:
                 self.flush()        # a slow reader then pins at most one request's values
                 written = 0
@@ -235,7 +246,7 @@ class MemcacheProtocol(asyncio.Protocol):
             self.flush()
         if session.closing and not out:
             self._close_after_replies()
-        elif flow.write_paused:
+        elif flow.write_paused or self.lent:
             flow.pause_reading()
         elif flow.read_paused:
             flow.resume_reading()

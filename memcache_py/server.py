@@ -17,7 +17,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 
-from .background import TaskRunner, start_slab_tasks
+from .background import TaskRunner, start_crawler_tasks, start_slab_tasks
 from .cache import Cache
 from .clock import Clock
 from .connection import MemcacheProtocol
@@ -130,6 +130,7 @@ async def serve(settings, *, sock: socket.socket | None = None,
         _graceful_stop if graceful else RunningServer.request_stop, running)
     running._tasks.append(loop.create_task(_every_second(daemon)))
     start_slab_tasks(running.background, daemon)
+    start_crawler_tasks(running.background, daemon)
     _write_port_file(addresses)
     for host, port in addresses:
         log.info("listening on %s:%d", host, port)

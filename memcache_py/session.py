@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from allocator.crawler import AutoCrawl, Crawler
 from allocator.pagemover import PageMover
 
 from .budget import COPY_BUDGET, LINE_BUDGET, MemoryBudget
@@ -51,6 +52,21 @@ class SlabMaintenance:
             self.reassign(-1, cid)
 
 
+class CrawlerControl:
+    """The LRU crawler's daemon side: the crawler (allocator/crawler.py), its live settings
+    (`lru_crawler sleep|tocrawl|enable|disable`), the autoscheduler when the LRU maintainer
+    runs (memcached schedules crawls from that thread), and how to wake the crawler's task."""
+
+    __slots__ = ("crawler", "auto", "sleep", "tocrawl", "wake")
+
+    def __init__(self, settings: Settings, store):
+        self.crawler = Crawler(store, enabled=settings.lru_crawler)
+        self.auto = AutoCrawl(self.crawler) if settings.lru_maintainer else None
+        self.sleep = settings.lru_crawler_sleep         # microseconds per 1000 items
+        self.tocrawl = settings.lru_crawler_tocrawl     # items per list per crawl, 0 = all
+        self.wake: Callable[[], None] = lambda: None
+
+
 class Daemon:
     """What the handlers may see of the whole daemon (settings, counters, connections)."""
 
@@ -67,7 +83,7 @@ class Daemon:
         self.detail_enabled = settings.detail_enabled   # -D / stats detail on
         self.detail: dict[bytes, list[int]] = {}     # stats detail: prefix -> get hit set del
         self.prefix_delimiter = settings.stat_key_prefix.encode()[:1] or b":"
-        self.lru_crawler = settings.lru_crawler      # lru_crawler enable|disable
+        self.crawler = CrawlerControl(settings, cache.store)   # the LRU crawler
         self.slabs = SlabMaintenance(settings, cache.store)   # -o slab_reassign, automove
         self.on_shutdown: Callable[[bool], None] = lambda graceful: None
         # what all connections together may hold beyond their per-connection bounds

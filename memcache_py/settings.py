@@ -76,7 +76,8 @@ class Settings:
     slab_automove_ratio: float = 0.8       # -o slab_automove_ratio
     slab_automove_window: int = 30         # -o slab_automove_window
     slab_chunk_max: int = DEFAULT_SLAB_CHUNK_MAX  # -o slab_chunk_max, bytes
-    lru_crawler: bool = False              # -o lru_crawler; off: this daemon has no crawler thread
+    lru_crawler: bool = True               # -o (no_)lru_crawler: the LRU crawler task
+    lru_maintainer: bool = True            # -o (no_)lru_maintainer: the maintainer's tasks
     lru_crawler_sleep: int = 100           # -o lru_crawler_sleep, microseconds
     lru_crawler_tocrawl: int = 0           # -o lru_crawler_tocrawl
     tail_repair_time: int = 0              # -o tail_repair_time
@@ -384,6 +385,7 @@ _ssl_min_version = _ssl_choice("ssl_min_version", SSL_VERSION_NAMES)
 def _lru_maintainer(on: bool) -> Parse:
     def parse(raw, st):
         st.lru_maintainer = on
+        return on
     return parse
 
 
@@ -557,9 +559,9 @@ OPTIONS: tuple[Option, ...] = (
     O("dump_enabled", ("-X", "--disable-dumping"), parse=_const(False), takes_arg=False,
       help="disable stats cachedump and lru_crawler metadump", stat="dump_enabled", show=_yesno),
     O("hash_algorithm", subopt="hash_algorithm", parse=_hash_algorithm, stat="hash_algorithm"),
-    O(None, subopt="lru_maintainer", parse=_lru_maintainer(True),
+    O("lru_maintainer", subopt="lru_maintainer", parse=_lru_maintainer(True),
       stat="lru_maintainer_thread", derive=lambda s, oldest: "no"),
-    O(None, subopt="no_lru_maintainer", parse=_lru_maintainer(False)),
+    O("lru_maintainer", subopt="no_lru_maintainer", parse=_lru_maintainer(False)),
     O(None, stat="lru_segmented", derive=lambda s, oldest: "no"),
     O("hot_lru_pct", subopt="hot_lru_pct",
       parse=_subopt_uint("Missing hot_lru_pct argument",
@@ -708,6 +710,7 @@ def parse_settings(argv: list[str], *, warn: Callable[[str], None] | None = None
         if arg.startswith("-") and len(arg) > 1:
             _fail(f"memcached: invalid option -- '{arg[1]}'\nIllegal argument \"?\"")
     _check(st)
+    st.values["lru_maintainer"] = st.lru_maintainer
     return Settings(**st.values)
 
 

@@ -29,7 +29,8 @@ def _rusage(seconds: float) -> str:
 
 def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, *,
                   curr_connections: int, accepting: bool, watchers: int = 0,
-                  tls: Any = None, mover: Any = None) -> list[tuple[str, object]]:
+                  tls: Any = None, mover: Any = None,
+                  crawler: Any = None) -> list[tuple[str, object]]:
     """`stats`: the lines and order of memcached 1.6.18 with a flat LRU."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     lines: list[tuple[str, object]] = [
@@ -68,6 +69,9 @@ def general_stats(s: ServerStats, store: ItemStore, st: Settings, clock: Clock, 
         ("hash_power_level", 16), ("hash_bytes", 524288), ("hash_is_expanding", 0)]
     if mover is not None:                   # -o slab_reassign (allocator/pagemover.py)
         lines += mover.stats()
+    if crawler is not None and crawler.enabled:   # the LRU crawler (allocator/crawler.py)
+        lines += [("lru_crawler_running", int(crawler.running)),
+                  ("lru_crawler_starts", crawler.starts)]
     lines += [
         ("malloc_fails", 0), ("log_worker_dropped", s.log_worker_dropped),
         ("log_worker_written", s.log_worker_written),

@@ -1,20 +1,17 @@
 """`stats <sub>` and `lru_crawler` commands: the admin side of the text protocol.
 
 Kept apart from commands.py because none of it is on the hot path and most of it is
-formatting. Replies follow memcached 1.6.18 started with `-o no_modern`, whose flat LRU and
-disabled crawler are what this daemon has.
+formatting. Replies follow memcached 1.6.18 (proto_text.c, memcached.c's stats).
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from allocator.crawler import CAP_REMAINING, ERROR, EXPIRED, METADUMP, RUNNING, STARTED
 
-from allocator import crawl_class
-from allocator.item import ITEM_FETCHED
-
-from .cnum import safe_strtol
+from .cnum import safe_strtol, safe_strtoul
 from .errors import BAD_FORMAT, ClientError, RawError, UnknownCommand
 from .replies import END, OK, RESET
+from .metadump import MetadumpSink
 from .requests import LruCrawler, Stats
 from .session import Daemon, Session
 from .settings import settings_stats
@@ -31,14 +28,16 @@ def stats_command(session: Session, req: Stats, out: list) -> None:
         out.append(render(general_stats(d.stats, store, d.settings, d.clock,
                                         curr_connections=d.curr_connections,
                                         accepting=d.accepting, watchers=len(d.watchers),
-                                        tls=d.tls, mover=d.slabs.mover)))
+                                        tls=d.tls, mover=d.slabs.mover,
+                                        crawler=d.crawler.crawler)))
         return
     sub = req.args[0]
     if sub == b"settings":
         out.append(render(settings_stats(
             d.settings, oldest=store.oldest_live, verbosity=d.verbosity,
             maxbytes=store.memory_limit, slab_automove=d.slabs.automove,
-            slab_automove_ratio=d.slabs.ratio)))
+            slab_automove_ratio=d.slabs.ratio, lru_crawler=d.crawler.crawler.enabled,
+            lru_crawler_sleep=d.crawler.sleep, lru_crawler_tocrawl=d.crawler.tocrawl)))
     elif sub == b"items":
         out.append(render(items_stats(store, d.clock.current)))
     elif sub == b"slabs":
@@ -73,6 +72,7 @@ def reset_counters(d: Daemon) -> None:
     for c in store.slab_counters:
         c.reset()
     d.detail.clear()
+    d.crawler.crawler.starts = 0
 
 
 def conns_stats(d: Daemon) -> list[tuple[str, object]]:
@@ -125,59 +125,99 @@ def detail(session: Session, args: list[bytes]) -> bytes:
 
 
 def lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
-    """lru_crawler <sub>. There is no background crawler (expiry is lazy); `enable` turns on
-    what it can serve (metadump), as memcached -o no_modern answers otherwise."""
+    """lru_crawler <crawl|metadump> <ids|all|hash> | sleep|tocrawl <n> | enable|disable, with
+    proto_text.c's replies. A crawl runs in the background (background.py); a metadump lends
+    this connection to the crawler until its END (metadump.py)."""
     d, args = session.daemon, req.args
+    ctl = d.crawler
+    crawler = ctl.crawler
     sub = args[0]
-    if sub in (b"enable", b"disable") and len(args) == 1:
-        d.lru_crawler = sub == b"enable"
-        out.append(OK)
-    elif sub in (b"sleep", b"tocrawl") and len(args) == 2:
-        if safe_strtol(args[1]) is None:
-            raise ClientError(BAD_FORMAT)
-        out.append(OK)
-    elif sub in (b"crawl", b"metadump", b"mgdump") and len(args) == 2:
-        if not d.lru_crawler:
+    if len(args) == 2 and sub == b"crawl":
+        if not crawler.enabled:
             raise ClientError("lru crawler disabled")
-        if sub == b"metadump":
-            out.append(metadump(session, args[1:]))
-        elif sub == b"crawl":
-            crawl(session, args[1])
-            out.append(OK)
+        out.append(_crawl_reply(_start(d, args[1], EXPIRED, ctl.tocrawl)))
+    elif len(args) == 2 and sub == b"metadump":
+        if not crawler.enabled:
+            raise ClientError("lru crawler disabled")
+        if not d.settings.dump_enabled:
+            raise RawError("ERROR metadump not allowed")
+        if out:
+            raise RawError("ERROR cannot pipeline other commands before metadump")
+        protocol = session.protocol
+        sink = MetadumpSink(protocol, d.cache.store, d.clock, d.stats)
+        status, starts = _start(d, args[1], METADUMP, CAP_REMAINING, sink)
+        if status == STARTED and starts:
+            protocol.lend()           # memcached answers nothing here: the lines, then END
         else:
-            raise UnknownCommand()
+            out.append(END if status == DONE else _crawl_reply((status, starts)))
+    elif len(args) == 2 and sub in (b"tocrawl", b"sleep"):
+        n = safe_strtoul(args[1])
+        if n is None:
+            raise ClientError(BAD_FORMAT)
+        if sub == b"tocrawl":
+            ctl.tocrawl = n
+        elif n > 1_000_000:
+            raise ClientError("sleep must be one second or less")
+        else:
+            ctl.sleep = n
+        out.append(OK)
+    elif len(args) == 1 and sub == b"enable":
+        if crawler.enabled:
+            raise RawError("ERROR failed to start lru crawler thread")
+        crawler.enabled = True
+        out.append(OK)
+    elif len(args) == 1 and sub == b"disable":
+        crawler.enabled = False     # a crawl already running finishes, as memcached's thread
+        out.append(OK)
     else:
         raise UnknownCommand()
 
 
-def _class_ids(store, spec: bytes) -> list[int]:
-    if spec == b"all":
-        return list(range(1, len(store.slabs.classes)))
-    ids = [safe_strtol(t) for t in spec.split(b",")]
-    if any(i is None or not 0 < i < len(store.slabs.classes) for i in ids):
-        raise RawError("BADCLASS invalid class id")
-    return ids      # type: ignore[return-value]
+def _start(d: Daemon, spec: bytes, kind: str, remaining: int, sink=None) -> tuple[str, int]:
+    """lru_crawler_crawl: start a crawl of the lists `spec` names; (BADCLASS, 0) for a bad id."""
+    crawler, now = d.crawler.crawler, d.clock.current
+    beyond = False                       # ids past our class table, which memcached accepts
+    if spec == b"hash":
+        if kind != METADUMP:             # memcached walks the hash table only for metadump
+            return ERROR, 0
+        lists = None                     # every list, without per-class counters
+    elif spec == b"all":
+        lists = crawler.lru_ids()
+    else:
+        cids = []
+        for tok in spec.split(b","):     # strtok_r: empty tokens are skipped
+            if not tok:
+                continue
+            cid = safe_strtoul(tok)
+            if cid is None or not 0 < cid <= MAX_CLASS_ID:
+                return BADCLASS, 0
+            cids.append(cid)
+        lists = crawler.lru_ids(cids)
+        beyond = len(lists) < len(cids)
+    status, starts = crawler.start(lists, remaining, kind, now, sink)
+    if status == STARTED and starts:
+        d.crawler.wake()
+    elif status == STARTED and beyond:
+        # memcached links its crawler into the (empty) LRUs of any id below 64: started,
+        # and over at once
+        status = DONE
+        crawler.starts += 1
+    return status, starts
 
 
-def crawl(session: Session, spec: bytes) -> None:
-    """lru_crawler crawl <ids|all>: reap expired and flushed items now (synchronously)."""
-    store = session.cache.store
-    for cid in _class_ids(store, spec):
-        crawl_class(store, cid, session.daemon.clock.current)
+BADCLASS = "badclass"
+DONE = "done"                            # started on empty lists only: over at once
+CRAWL_REPLIES = {
+    RUNNING: b"BUSY currently processing crawler request\r\n",
+    BADCLASS: b"BADCLASS invalid class id\r\n",
+    ERROR: b"ERROR an unknown error happened\r\n",
+}
 
 
-def metadump(session: Session, args: list[bytes]) -> bytes:
-    """lru_crawler metadump all|<ids>: one line per item, bare \\n, then END."""
-    store, clock = session.cache.store, session.daemon.clock
-    if not args:
-        raise ClientError(BAD_FORMAT)
-    lines = []
-    for cid in _class_ids(store, args[0]):
-        for off in store.items_of_class(cid):
-            last, exptime = store.times_of(off)
-            fetched = b"yes" if store.it_flags(off) & ITEM_FETCHED else b"no"
-            lines.append(b"key=%s exp=%d la=%d cas=%d fetch=%s cls=%d size=%d\n" % (
-                quote(store.key_of(off), safe="").encode(),
-                clock.to_unix(exptime) if exptime else -1, clock.to_unix(last),
-                store.cas_of(off), fetched, cid, store.item_total(off)))
-    return b"".join(lines) + END
+def _crawl_reply(result: tuple[str, int]) -> bytes:
+    status, starts = result
+    if status == DONE:
+        return OK
+    if status == STARTED:
+        return OK if starts else b"NOTSTARTED no items to crawl\r\n"
+    return CRAWL_REPLIES[status]

@@ -68,12 +68,10 @@ DELIBERATE = [
      "shows more largest-class chunks and none in the smaller class",
      "`stats slabs` after storing a value over 512 KB"),
     ("LRU", "segmented (HOT/WARM/COLD/TEMP) with a maintainer thread, LRU crawler and slab "
-     "automover by default", "the classic flat per-class LRU, as `memcached -o no_modern`; "
-     "the page mover and automove only with `-o slab_reassign,slab_automove=1`",
-     "the segmented LRU, crawler and maintainer are not built yet, and memcached's defaults "
-     "are one combination; until they are, the default stays `-o no_modern`'s",
-     "`stats settings` `lru_segmented no`, "
-     "`lru_maintainer_thread no`, `lru_crawler no`, `slab_reassign no`, `slab_automove 0`"),
+     "automover by default", "the page mover, automove and the LRU crawler with its "
+     "autoscheduler by default, as memcached; the LRU itself is the classic flat per-class "
+     "one, as `memcached -o no_modern`", "the segmented LRU and its maintainer are not built "
+     "yet", "`stats settings` `lru_segmented no`, `lru_maintainer_thread no`"),
     ("The page mover with no free chunk for a rescue", "evicts the item being moved, a "
      "random item with respect to the LRU (memcached issue #284)", "evicts from the class's "
      "LRU tail, as memcached 1.6.34 does, so the least recently used item goes; counted as "
@@ -136,16 +134,18 @@ COMMAND_NOTES: dict[str, tuple[str, str]] = {
     "watch": ("same",
               "memcached 1.6.18's lines for fetchers, mutations, evictions and connevents "
               "(tests/differential/test_watch_vs_memcached.py); not logged: stores refused as "
-              "too large, `rawcmds`, and `sysevents` (no page mover or crawler yet)"),
+              "too large, `rawcmds`, and `sysevents`"),
     "lru mode": ("same", "answers as `memcached -o no_modern` (no segmented LRU to switch)"),
     "lru temp_ttl": ("same", "answers as `memcached -o no_modern`"),
-    "lru_crawler crawl": ("differs",
-                          "refused while the crawler is disabled (default, as `-o no_modern`); "
-                          "after `lru_crawler enable` it reaps expired items synchronously "
-                          "instead of starting a background crawl"),
-    "lru_crawler metadump": ("same", "needs `lru_crawler enable` first, as with "
-                             "`memcached -o no_modern` (memcached-tool `dump`/`keys` hang "
-                             "without it, on both)"),
+    "lru_crawler crawl": ("same",
+                          "a background crawl, as memcached's: one item of each LRU in turn, "
+                          "a bounded step per loop turn; `lru_crawler_running` shows it"),
+    "lru_crawler metadump": ("differs", "the connection is lent to the crawler until `END`, "
+                             "as memcached's, and memcached-tool `dump`/`keys` work with the "
+                             "defaults. Requests pipelined after it run once it ends "
+                             "(memcached runs them only when more input arrives); one "
+                             "pipelined after a `noreply` command is not refused with "
+                             "`ERROR cannot pipeline other commands before metadump`"),
     "slabs reassign": ("same", "`CLIENT_ERROR slab reassignment disabled`, as `-o no_modern`"),
     "cache_memlimit": ("differs", "cannot raise the limit past the arena reserved at start "
                        "(see the deliberate differences)"),
@@ -195,11 +195,12 @@ SUBOPT_NOTES: dict[str, tuple[str, str]] = {
     "maxconns_fast": ("same", "over `-c`: `ERROR Too many open connections`, then close"),
     "no_maxconns_fast": ("differs", "only hides `rejected_connections`; clients over `-c` "
                          "still get the error line (memcached stops accepting instead)"),
-    "lru_crawler": ("differs", "there is no background crawler; this only enables the "
-                    "`lru_crawler crawl` and `metadump` commands"),
-    "no_lru_crawler": ("same", "the default here"),
-    "lru_maintainer": ("accepted, ignored", "the LRU is always flat"),
-    "no_lru_maintainer": ("same", "the LRU is always flat"),
+    "lru_crawler": ("same", "on by default, as memcached"),
+    "no_lru_crawler": ("same", "no crawler task; `lru_crawler enable` starts it"),
+    "lru_maintainer": ("differs", "on by default: the crawler's autoscheduler runs, as from "
+                       "memcached's maintainer thread; the LRU stays flat (no segmented LRU "
+                       "yet)"),
+    "no_lru_maintainer": ("same", "no autoscheduled crawls; the LRU is flat either way"),
     "slab_chunk_max": ("same", "same class table; items above it are chunked differently "
                        "(see the deliberate differences)"),
     "no_chunked_items": ("same", "slab_chunk_max = 1 MB"),
@@ -245,8 +246,6 @@ STAT_NOTES: dict[str, str] = {
     "slab_global_page_pool": "pages enter the pool only with `-o slab_reassign`",
     "free_chunks_end": "always 0 in memcached 1.6 too",
     "tailrepairs": "stuck items are never force-freed (memcached: only with tail_repair_time)",
-    "crawler_reclaimed": "moves only with `lru_crawler crawl` (no background crawler)",
-    "crawler_items_checked": "moves only with `lru_crawler crawl` (no background crawler)",
 }
 
 # Fixed values that are what memcached prints too.
@@ -257,7 +256,6 @@ SETTING_NOTES: dict[str, str] = {
     "inter": "default listen address is 127.0.0.1 (memcached: all interfaces, shown as NULL)",
     "slab_reassign": "off unless `-o slab_reassign` (as `-o no_modern`)",
     "slab_automove": "off unless `-o slab_automove` (as `-o no_modern`)",
-    "lru_crawler": "no background crawler (as `-o no_modern`)",
     "lru_maintainer_thread": "no maintainer thread (as `-o no_modern`)",
     "lru_segmented": "the LRU is flat (as `-o no_modern`)",
 }

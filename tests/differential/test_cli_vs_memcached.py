@@ -148,6 +148,5 @@ def test_stats_settings_default_mode_differs_only_in_background_threads():
     mine = dict(settings_stats(parse_settings(["-U", "0", "-l", "127.0.0.1",
                                                "-p", ref["tcpport"]])))
     assert list(mine) == list(ref)
-    # the page mover and automove are on by default, as memcached's
-    assert {k for k in ref if ref[k] != mine[k]} == {
-        "lru_crawler", "lru_maintainer_thread", "lru_segmented"}
+    # the page mover, automove and the LRU crawler are on by default, as memcached's
+    assert {k for k in ref if ref[k] != mine[k]} == {"lru_maintainer_thread", "lru_segmented"}

@@ -160,6 +160,12 @@ def test_settings_is_frozen_and_slotted():
     ("slab_automove_window=5", "slab_automove_window", 5),
     ("lru_crawler", "lru_crawler", True),
     ("lru_crawler,no_lru_crawler", "lru_crawler", False),
+    ("no_lru_crawler", "lru_crawler", False),
+    ("no_modern", "lru_crawler", False),
+    ("no_modern,lru_crawler", "lru_crawler", True),
+    ("no_lru_maintainer", "lru_maintainer", False),
+    ("no_modern", "lru_maintainer", False),
+    ("no_lru_maintainer,lru_maintainer", "lru_maintainer", True),
     ("lru_crawler_sleep=50", "lru_crawler_sleep", 50),
     ("lru_crawler_tocrawl=9", "lru_crawler_tocrawl", 9),
     ("tail_repair_time=20", "tail_repair_time", 20),
@@ -188,7 +194,7 @@ def test_suboptions_comma_separated_and_repeated():
 
 def test_accepted_and_ignored_suboptions():
     names = ("modern,no_hashexpand,no_slab_reassign,slab_reassign,slab_automove,"
-             "slab_automove=2,no_slab_automove,slab_automove,lru_maintainer,no_lru_maintainer,"
+             "slab_automove=2,no_slab_automove,slab_automove,no_lru_maintainer,lru_maintainer,"
              "drop_privileges,no_drop_privileges,relaxed_privileges,slab_sizes=100-200,"
              "ext_path=/tmp/x:1G")
     assert parse("-o", names) == Settings()
@@ -426,7 +432,7 @@ DEFAULT_STATS = [
     ("auth_enabled_ascii", "no"), ("item_size_max", "1048576"), ("maxconns_fast", "yes"),
     ("hashpower_init", "0"), ("slab_reassign", "yes"), ("slab_automove", "1"),
     ("slab_automove_ratio", "0.80"), ("slab_automove_window", "30"),
-    ("slab_chunk_max", "524288"), ("lru_crawler", "no"), ("lru_crawler_sleep", "100"),
+    ("slab_chunk_max", "524288"), ("lru_crawler", "yes"), ("lru_crawler_sleep", "100"),
     ("lru_crawler_tocrawl", "0"), ("tail_repair_time", "0"), ("flush_enabled", "yes"),
     ("dump_enabled", "yes"), ("hash_algorithm", "murmur3"), ("lru_maintainer_thread", "no"),
     ("lru_segmented", "no"), ("hot_lru_pct", "20"), ("warm_lru_pct", "40"),
@@ -465,7 +471,7 @@ def test_stats_settings_reflect_flags():
         "detail_enabled": "yes", "reqs_per_event": "7", "cas_enabled": "no",
         "tcp_backlog": "50", "binding_protocol": "ascii", "auth_enabled_sasl": "yes",
         "item_size_max": "2097152", "maxconns_fast": "no", "hashpower_init": "20",
-        "slab_reassign": "no", "slab_automove": "0",
+        "slab_reassign": "no", "slab_automove": "0", "lru_crawler": "no",
         "slab_automove_ratio": "0.50", "slab_automove_window": "5",
         "lru_crawler_sleep": "50", "lru_crawler_tocrawl": "9", "tail_repair_time": "20",
         "flush_enabled": "no", "dump_enabled": "no", "hash_algorithm": "jenkins",
