@@ -145,6 +145,9 @@ _NO_MODERN_YET = ("memcached's defaults run the segmented LRU and the LRU mainta
 DEFAULT_MODE_DIFFERENCES: dict[str, str] = {
     "cmd_stats_detail": ("stats detail dump lists prefixes in memcached's hash-table order, "
                          "murmur3 by default; memcache_py orders them as jenkins does"),
+    "cmd_stats_cachedump": ("with the segmented LRU memcached's cachedump walks COLD only, "
+                            "so a new item shows once the maintainer has moved it there, "
+                            "which races the dump; memcache_py's LRU is flat (issue #15)"),
     **{name: _NO_MODERN_YET for name in (
         "cmd_stats_expired_flushed", "slab_classes_growth_factor", "opt_lru_watch", "store_evictions_reads_dont_protect", "mget_refcount_cap_get",
         "mget_refcount_cap_gets", "slow_readers_do_not_pin_the_tail")},
@@ -268,10 +271,22 @@ def _kill_all_at_exit() -> None:
 atexit.register(_kill_all_at_exit)
 
 
+_ports_given: set[int] = set()
+_ports_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never one handed out before in this run: cases start
+    servers in parallel threads, and the kernel may offer a just-closed ephemeral port twice,
+    so two servers raced for one port (one exits 71, the other answers both endpoints)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        with _ports_lock:
+            if port not in _ports_given:
+                _ports_given.add(port)
+                return port
 
 
 class ServerStartError(RuntimeError):
