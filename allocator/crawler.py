@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .item import ITEM_FETCHED, NIL, PREV, SIZES, TIMES
+from .lru import LAST_CLASS_ID
 
 EXPIRED, AUTOEXPIRE, METADUMP = "expired", "autoexpire", "metadump"
 CAP_REMAINING = -1           # LRU_CRAWLER_CAP_REMAINING: as many items as the list holds now
-MAX_LRU_ID = 255             # POWER_LARGEST - 1: class id | segment bits
 STARTED, RUNNING, ERROR = "started", "running", "error"
 MAX_MAINTCRAWL_WAIT = 3600   # items.c: every list is crawled at least once an hour
 RETRY_WAIT = 5               # items.c: seconds added to every wait, and the retry minimum
@@ -79,7 +79,6 @@ class Crawler:
     def __init__(self, store, enabled: bool = True):
         self.store = store
         self.enabled = enabled         # memcached's crawler thread exists (lru_crawler enable)
-        self.running = False           # stats_state.lru_crawler_running
         self.starts = 0                # stats.lru_crawler_starts
         self.kind: str | None = None
         self.sink: Sink | None = None
@@ -90,14 +89,18 @@ class Crawler:
         self.next_lid = 0              # the round robin's place
         self.block_ae_until = 0
 
+    @property
+    def running(self) -> bool:
+        """stats_state.lru_crawler_running: some list is still being crawled."""
+        return bool(self.lists)
+
     # ---- starting ----------------------------------------------------------------------
     def lru_ids(self, cids=None) -> list[int]:
-        """The lists of these classes, all classes by default (memcached: each of TEMP, HOT,
-        WARM, COLD of a class). Class ids past the table have no lists."""
-        nclasses = len(self.store.classes)
+        """The lists of these class ids (1..63), of all of them by default (memcached: each of
+        TEMP, HOT, WARM, COLD of a class)."""
         if cids is None:
-            cids = range(1, nclasses + 1)
-        return [lid for cid in cids if 0 < cid <= nclasses for lid in self.store.lru_lists(cid)]
+            cids = range(1, LAST_CLASS_ID + 1)
+        return [lid for cid in cids for lid in self.store.lru_lists(cid)]
 
     def start(self, lru_ids: list[int] | None, remaining: int, kind: str, now: int,
               sink: Sink | None = None, list_stats: dict[int, ListStats] | None = None
@@ -112,30 +115,27 @@ class Crawler:
             return RUNNING, 0
         if kind == AUTOEXPIRE and self.block_ae_until > now:
             return RUNNING, 0
+        # memcached restarts only the lists that are done
+        new = [lid for lid in (self.lru_ids() if lru_ids is None else lru_ids)
+               if lid not in self.lists]
+        if not new:
+            return STARTED, 0
         if not self.running:
             self.kind, self.sink, self.counting = kind, sink, lru_ids is not None
             self.list_stats = list_stats if kind == AUTOEXPIRE else None
             if self.list_stats is not None:         # crawler_expired_init
                 for lid in self.list_stats:
                     self.list_stats[lid] = ListStats(start_time=now)
-        if lru_ids is None:
-            lru_ids = self.lru_ids()
-        starts = 0
         lru = self.store.lru
-        for lid in lru_ids:
-            if lid in self.lists:
-                continue                # memcached restarts only the lists that are done
+        for lid in new:
             n = lru.sizes[lid] if remaining == CAP_REMAINING else remaining
             self.lists[lid] = _ListCrawl(lid, n + 1 if n else 0)
             lru.cursors[lid] = lru.tails[lid]     # do_item_linktail_q
             if self.list_stats is not None:
                 self.list_stats.setdefault(lid, ListStats(start_time=now))
-            starts += 1
-        if starts:
-            self.order = sorted(self.lists)
-            self.running = True
-            self.starts += 1
-        return STARTED, starts
+        self.order = sorted(self.lists)
+        self.starts += 1
+        return STARTED, len(new)
 
     # ---- walking -----------------------------------------------------------------------
     def step(self, now: int, budget: int) -> int:
@@ -145,11 +145,8 @@ class Crawler:
         cursors, words, refs = store.lru.cursors, store.words, store.refs
         sink = self.sink
         visited = 0
-        while visited < budget and self.running:
+        while visited < budget and self.lists:
             order = self.order
-            if not order:
-                self._finish()
-                break
             if sink is not None:
                 if sink.closed():
                     self._abandon(now)
@@ -162,6 +159,8 @@ class Crawler:
             off = cursors[lc.lid]
             if off == NIL or (lc.remaining and lc.remaining - 1 < 1):   # --remaining < 1
                 self._list_done(lc, now)
+                if not self.lists:
+                    self._finish()
                 continue
             if lc.remaining:
                 lc.remaining -= 1
@@ -183,18 +182,14 @@ class Crawler:
         return (self.running and self.sink is not None and not self.sink.closed()
                 and not self.sink.ready())
 
-    def _dead(self, off: int, now: int) -> tuple[bool, bool]:
-        exptime = self.store.words[(off >> 3) + TIMES] >> 32
-        flushed = self.store.is_flushed(off, now)
-        return (exptime != 0 and exptime < now) or flushed, flushed
-
     def _expire(self, lc: _ListCrawl, off: int, now: int) -> None:
         # crawler_expired_eval; note memcached's `exptime < current_time` here, where a
         # lookup counts an item dead at `exptime <= current_time`
-        dead, flushed = self._dead(off, now)
         words = self.store.words
+        exptime = words[(off >> 3) + TIMES] >> 32
+        flushed = self.store.is_flushed(off, now)
         stats = self.list_stats.get(lc.lid) if self.list_stats is not None else None
-        if dead:
+        if (exptime and exptime < now) or flushed:
             lc.reclaimed += 1
             if stats is not None:
                 stats.reclaimed += 1
@@ -203,7 +198,6 @@ class Crawler:
             self.store.unlink(off)
         elif stats is not None:
             stats.seen += 1
-            exptime = words[(off >> 3) + TIMES] >> 32
             if exptime == 0:
                 stats.noexp += 1
             elif exptime - now > 3599:
@@ -213,7 +207,8 @@ class Crawler:
 
     def _dump(self, off: int, now: int, sink: Sink) -> None:
         # crawler_metadump_eval: expired and flushed items are left alone, not printed
-        if not self._dead(off, now)[0]:
+        exptime = self.store.words[(off >> 3) + TIMES] >> 32
+        if not (exptime and exptime < now) and not self.store.is_flushed(off, now):
             sink.item(off)
 
     def _list_done(self, lc: _ListCrawl, now: int) -> None:
@@ -222,7 +217,7 @@ class Crawler:
         self.store.lru.cursors[lid] = NIL
         del self.lists[lid]
         self.order.remove(lid)
-        if self.counting:
+        if self.counting and lc.checked:            # (reclaimed, unfetched <= checked)
             st = self.store.item_stats[lid & 63]    # CLEAR_LRU: the class id
             st.crawler_reclaimed += lc.reclaimed
             st.expired_unfetched += lc.unfetched
@@ -240,9 +235,9 @@ class Crawler:
         self._finish()
 
     def _finish(self) -> None:
+        # the last list is done (crawler.c's finalize)
         if self.sink is not None:
             self.sink.finish()
-        self.running = False
         self.kind = self.sink = self.list_stats = None
         self.next_lid = 0
 

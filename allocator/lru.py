@@ -11,19 +11,27 @@ from collections.abc import Iterator
 
 from .item import NEXT, NIL, PREV
 
+LAST_CLASS_ID = 63   # memcached's MAX_NUMBER_OF_SLAB_CLASSES - 1: the ids commands may name
+
 
 class LruList:
-    """All classes' LRU lists over one arena's header words."""
+    """All classes' LRU lists over one arena's header words.
+
+    There is a list for every class id up to LAST_CLASS_ID, not only the table's: memcached's
+    `lru_crawler crawl 50` crawls class 50's (empty) lists when the table ends at 39, and so
+    does ours, without a special case.
+    """
 
     def __init__(self, words: memoryview, nclasses: int):
         self.words = words
-        self.heads = [NIL] * (nclasses + 1)
-        self.tails = [NIL] * (nclasses + 1)
-        self.sizes = [0] * (nclasses + 1)
+        n = max(nclasses, LAST_CLASS_ID) + 1
+        self.heads = [NIL] * n
+        self.tails = [NIL] * n
+        self.sizes = [0] * n
         # The LRU crawler's place in each list (crawler.py): the next item it visits, walking
         # tail to head; NIL when no crawl runs there. memcached links a pseudo-item into the
         # list for this; here unlink() and replace() keep the offset valid instead.
-        self.cursors = [NIL] * (nclasses + 1)
+        self.cursors = [NIL] * n
 
     def push_head(self, cid: int, off: int) -> None:
         words = self.words

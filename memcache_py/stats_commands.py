@@ -7,6 +7,7 @@ formatting. Replies follow memcached 1.6.18 (proto_text.c, memcached.c's stats).
 from __future__ import annotations
 
 from allocator.crawler import CAP_REMAINING, ERROR, EXPIRED, METADUMP, RUNNING, STARTED
+from allocator.lru import LAST_CLASS_ID as MAX_CLASS_ID   # "Illegal slab id" past it
 
 from .cnum import safe_strtol, safe_strtoul
 from .errors import BAD_FORMAT, ClientError, RawError, UnknownCommand
@@ -17,7 +18,7 @@ from .session import Daemon, Session
 from .settings import settings_stats
 from .stats import general_stats, items_stats, render, sizes_stats, slabs_stats
 
-MAX_CLASS_ID = 63
+
 
 
 def stats_command(session: Session, req: Stats, out: list) -> None:
@@ -149,7 +150,7 @@ def lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
         if status == STARTED and starts:
             protocol.lend()           # memcached answers nothing here: the lines, then END
         else:
-            out.append(END if status == DONE else _crawl_reply((status, starts)))
+            out.append(_crawl_reply((status, starts)))
     elif len(args) == 2 and sub in (b"tocrawl", b"sleep"):
         n = safe_strtoul(args[1])
         if n is None:
@@ -175,8 +176,7 @@ def lru_crawler(session: Session, req: LruCrawler, out: list) -> None:
 
 def _start(d: Daemon, spec: bytes, kind: str, remaining: int, sink=None) -> tuple[str, int]:
     """lru_crawler_crawl: start a crawl of the lists `spec` names; (BADCLASS, 0) for a bad id."""
-    crawler, now = d.crawler.crawler, d.clock.current
-    beyond = False                       # ids past our class table, which memcached accepts
+    crawler = d.crawler.crawler
     if spec == b"hash":
         if kind != METADUMP:             # memcached walks the hash table only for metadump
             return ERROR, 0
@@ -193,20 +193,13 @@ def _start(d: Daemon, spec: bytes, kind: str, remaining: int, sink=None) -> tupl
                 return BADCLASS, 0
             cids.append(cid)
         lists = crawler.lru_ids(cids)
-        beyond = len(lists) < len(cids)
-    status, starts = crawler.start(lists, remaining, kind, now, sink)
-    if status == STARTED and starts:
+    status, starts = crawler.start(lists, remaining, kind, d.clock.current, sink)
+    if starts:
         d.crawler.wake()
-    elif status == STARTED and beyond:
-        # memcached links its crawler into the (empty) LRUs of any id below 64: started,
-        # and over at once
-        status = DONE
-        crawler.starts += 1
     return status, starts
 
 
 BADCLASS = "badclass"
-DONE = "done"                            # started on empty lists only: over at once
 CRAWL_REPLIES = {
     RUNNING: b"BUSY currently processing crawler request\r\n",
     BADCLASS: b"BADCLASS invalid class id\r\n",
@@ -216,8 +209,6 @@ CRAWL_REPLIES = {
 
 def _crawl_reply(result: tuple[str, int]) -> bytes:
     status, starts = result
-    if status == DONE:
-        return OK
     if status == STARTED:
         return OK if starts else b"NOTSTARTED no items to crawl\r\n"
     return CRAWL_REPLIES[status]

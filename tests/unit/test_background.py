@@ -131,3 +131,28 @@ def test_automove_mode_two_asks_for_a_page_on_every_eviction():
     big = store.class_of(store.get(b"big299", daemon.clock.current))
     assert store.item_stats[big].evicted > 0
     assert daemon.slabs.mover.running and (daemon.slabs.mover.src, daemon.slabs.mover.dst) == (4, big)
+
+
+def test_the_crawler_tick_steps_a_crawl_to_its_end_and_pauses_per_1000_items():
+    d = make_daemon(lru_crawler_sleep=200)
+    fill(d, 2500)
+    crawler = d.crawler.crawler
+    store = d.cache.store
+    cid = store.class_of(store.index[b"k0"])
+    assert background.crawler_tick(d, background.CrawlPace()) is None      # idle
+    crawler.start(crawler.lru_ids([cid]), 0, "expired", d.clock.current)
+    pace, waits = background.CrawlPace(), []
+    while (wait := background.crawler_tick(d, pace)) is not None:
+        waits.append(wait)
+    assert store.item_stats[cid].crawler_items_checked == 2500
+    assert waits.count(200e-6) == 2 and set(waits) == {0.0, 200e-6}   # after 1000 and 2000
+    assert len(waits) >= 2500 // background.CRAWL_STEP
+
+
+def test_autocrawl_tick_starts_a_crawl_only_with_the_maintainer_and_an_enabled_crawler():
+    for kw, starts in (({}, 1), ({"lru_maintainer": False}, 0), ({"lru_crawler": False}, 0)):
+        d = make_daemon(**kw)
+        woken = []
+        d.crawler.wake = lambda: woken.append(1)
+        background.autocrawl_tick(d)
+        assert (d.crawler.crawler.starts, len(woken)) == (starts, starts)
